@@ -1,0 +1,1 @@
+export { type GrpcServiceDefinition, grpcService } from './service.js';
