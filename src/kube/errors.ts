@@ -1,0 +1,6 @@
+export const KubeErrors = {
+  /** A manifest file could not be read or is not valid YAML; the message names file and document. */
+  MANIFEST_PARSE: 'AMBIT_KUBE_MANIFEST_PARSE',
+  /** A resource of a known kind has invalid content; the message names kind/namespace/name and the field. */
+  RESOURCE_INVALID: 'AMBIT_KUBE_RESOURCE_INVALID',
+} as const;
