@@ -35,10 +35,12 @@ export async function serve(
 ): Promise<BoundServer> {
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://local');
-    const route = routes.find((r) => r.path === url.pathname);
-    if (!route) return send(res, { status: 404, body: 'not found\n' });
-    if (route.method !== req.method)
-      return send(res, { status: 405, body: `use ${route.method}\n` });
+    const forPath = routes.filter((r) => r.path === url.pathname);
+    if (forPath.length === 0) return send(res, { status: 404, body: 'not found\n' });
+    const route = forPath.find((r) => r.method === req.method);
+    if (!route) {
+      return send(res, { status: 405, body: `use ${forPath.map((r) => r.method).join(' or ')}\n` });
+    }
     Promise.resolve()
       .then(() => route.handler(req, url))
       .then(
