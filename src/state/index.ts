@@ -20,6 +20,14 @@ export {
   type StateSnapshot,
   StateUpdater,
 } from './proxy-state.js';
+export {
+  HBONE_PORT,
+  type HostPort,
+  type RouteDecision,
+  type RouteOptions,
+  routeOutbound,
+} from './route.js';
+export { type SelectedEndpoint, type SelectOptions, selectEndpoint } from './select.js';
 export type { PolicyStore, ServiceStore, WorkloadStore } from './stores.js';
 export {
   type ApplicationTunnel,

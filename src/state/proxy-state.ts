@@ -8,6 +8,8 @@ import type { Authorization as PbAuthorization } from '../gen/istio/security/aut
 import type { Address as PbAddress } from '../gen/istio/workload/workload_pb.js';
 import { type AddressResource, addressFromProto, policyFromProto } from './from-proto.js';
 import { normalizeIp } from './ip.js';
+import { type HostPort, type RouteDecision, type RouteOptions, routeOutbound } from './route.js';
+import { type SelectedEndpoint, type SelectOptions, selectEndpoint } from './select.js';
 import { PolicyStore, ServiceStore, WorkloadStore } from './stores.js';
 import type { GatewayAddress, NamespacedHostname, Policy, Service, Workload } from './types.js';
 import { policyKey, serviceKey } from './types.js';
@@ -78,6 +80,27 @@ export class ProxyState {
       if (w !== undefined) out.push(w);
     }
     return out;
+  }
+
+  /**
+   * Picks an endpoint of `service` for `source` on service port `port`:
+   * healthy only (unless the service's health policy is AllowAll), ranked by
+   * the service's locality preferences (Strict drops non-matching endpoints,
+   * Failover prefers the best rank), then random weighted by capacity.
+   * Undefined when nothing qualifies.
+   */
+  selectEndpoint(
+    service: Service,
+    port: number,
+    source: Workload,
+    opts?: SelectOptions,
+  ): SelectedEndpoint | undefined {
+    return selectEndpoint(this, service, port, source, opts);
+  }
+
+  /** The outbound routing decision for `source` → original destination `dst`. See {@link routeOutbound}. */
+  route(source: Workload, dst: HostPort, opts?: RouteOptions): RouteDecision {
+    return routeOutbound(this, source, dst, opts);
   }
 
   /** JSON form for admin dumps (maps become objects, identities URIs). */
