@@ -12,6 +12,7 @@ export {
   workloadFromProto,
 } from './from-proto.js';
 export { bytesToIp, formatHostPort, IpNet, ipToBytes, normalizeIp } from './ip.js';
+export { parseLocalConfig } from './local-config.js';
 export {
   type Destination,
   ProxyState,
@@ -29,6 +30,7 @@ export {
 } from './route.js';
 export { type SelectedEndpoint, type SelectOptions, selectEndpoint } from './select.js';
 export type { PolicyStore, ServiceStore, WorkloadStore } from './stores.js';
+export { makeMatch, makePolicy, makeService, makeWorkload } from './testing.js';
 export {
   type ApplicationTunnel,
   type Endpoint,
