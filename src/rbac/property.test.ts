@@ -31,7 +31,7 @@ const IPS = ['10.0.0.1', '10.0.0.2', '10.0.1.1', 'fd00::1', 'fd00::2'];
 const NETS = ['10.0.0.0/24', '10.0.0.1/32', '10.0.0.0/8', 'fd00::/64', 'fd00::1/128', '0.0.0.0/0'];
 const PORTS = [80, 443, 8080];
 
-function main(seed: number): void {
+function main(seed: number): { denyHit: boolean; allowed: boolean; allowHit: boolean } {
   const r = rng(seed);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)] as T;
   const some = <T>(gen: () => T): T[] =>
@@ -100,10 +100,20 @@ function main(seed: number): void {
     const rep = d.dryRun.find((x) => x.name === `default/${p.name}`);
     if (rep?.matched) assert.equal(rep.wouldDeny, true, ctx);
   }
+  return { denyHit, allowed: d.allowed, allowHit };
 }
 
 test('property: deny-match always wins; dry-run and order never change the outcome', () => {
-  for (let seed = 1; seed <= 3000; seed++) main(seed);
+  const seen = { denyHit: 0, allowHit: 0, allowed: 0, denied: 0 };
+  for (let seed = 1; seed <= 3000; seed++) {
+    const o = main(seed);
+    if (o.denyHit) seen.denyHit++;
+    if (o.allowHit) seen.allowHit++;
+    if (o.allowed) seen.allowed++;
+    else seen.denied++;
+  }
+  // The generator must exercise every branch, or the properties prove little.
+  for (const [k, n] of Object.entries(seen)) assert.ok(n > 100, `only ${n} cases with ${k}`);
 });
 
 test('property: adding a matching DENY to any policy set denies', () => {

@@ -5,6 +5,7 @@
  */
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { AmbitError } from '../core/errors.js';
 import { type Fail, failer, finishWorkload } from './build.js';
 import { StateErrors } from './errors.js';
 import { IpNet, normalizeIp } from './ip.js';
@@ -230,9 +231,10 @@ function label(
 
 function item<T>(schema: z.ZodType<T>, raw: unknown, where: string): T {
   const r = schema.safeParse(raw);
-  if (!r.success)
-    failer(StateErrors.LOCAL_CONFIG_INVALID, where)('fields', describe(r.error.issues));
-  return (r as { data: T }).data;
+  if (r.success) return r.data;
+  throw new AmbitError(StateErrors.LOCAL_CONFIG_INVALID, `${where}: ${describe(r.error.issues)}`, {
+    details: { item: where },
+  });
 }
 
 /**
