@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { isAmbitError } from '../core/errors.js';
 import { StateErrors } from './errors.js';
@@ -196,3 +197,13 @@ for (const [name, yaml, parts] of bad) {
     );
   });
 }
+
+test('the example in docs/state-and-rbac.md parses', () => {
+  const doc = readFileSync(new URL('../../docs/state-and-rbac.md', import.meta.url), 'utf8');
+  const block = /```yaml\n([\s\S]*?)```/.exec(doc)?.[1];
+  assert.ok(block);
+  const s = parseLocalConfig(block);
+  assert.equal(s.workloads.length, 2);
+  assert.equal(s.services[0]?.loadBalancer?.mode, 'Failover');
+  assert.equal(s.policies.length, 2);
+});
