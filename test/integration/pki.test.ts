@@ -8,6 +8,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { inspect } from 'node:util';
 import { CertificateAuthority } from '../../src/controlplane/ca/index.js';
 import { isAmbitError } from '../../src/core/errors.js';
 import { SpiffeId } from '../../src/identity/index.js';
@@ -318,5 +319,44 @@ test('serving certificate for the control plane verifies with openssl hostname a
     openssl(['verify', '-CAfile', root, '-verify_hostname', 'evil.example', join(dir, 'srv.pem')])
       .status,
     0,
+  );
+});
+
+test('WorkloadCertificate: key never in JSON or inspect, key must match, refresh at half-life', async (t) => {
+  const ca = CertificateAuthority.init(tempDir(t));
+  const wc = await workload(ca, FRONTEND, 3600_000);
+  assert.ok(wc.keyPem.includes('PRIVATE KEY'));
+  for (const text of [
+    JSON.stringify(wc),
+    inspect(wc),
+    inspect(wc, { showHidden: true, depth: 9 }),
+    String(Object.keys(wc)),
+  ]) {
+    assert.ok(!text.includes('PRIVATE KEY'), text);
+    assert.ok(!text.includes(wc.keyPem.split('\n')[1] as string), 'no key bytes');
+  }
+  assert.equal(wc.identity.uri, FRONTEND.uri);
+  assert.equal(wc.refreshAt().getTime(), (wc.notBefore.getTime() + wc.notAfter.getTime()) / 2);
+  assert.equal(wc.isExpired(), false);
+  assert.equal(wc.isExpired(new Date(wc.notAfter.getTime() + 1000)), true);
+  assert.equal(wc.certChainPem, wc.leafPem, 'the root is not sent to peers');
+  const other = await createCsr(CATALOG);
+  assert.throws(
+    () => WorkloadCertificate.create({ chainPem: wc.chain, keyPem: other.keyPem }),
+    (e: unknown) => codeOf(e) === TlsErrors.KEY_INVALID,
+  );
+  assert.throws(
+    () =>
+      WorkloadCertificate.create({
+        chainPem: wc.chain,
+        keyPem: wc.keyPem,
+        expectedIdentity: CATALOG,
+      }),
+    (e: unknown) => codeOf(e) === TlsErrors.PEER_IDENTITY_MISMATCH,
+  );
+  // Roots default to the chain's self-signed last certificate.
+  assert.equal(
+    WorkloadCertificate.create({ chainPem: wc.chain.join(''), keyPem: wc.keyPem }).roots.size,
+    1,
   );
 });
