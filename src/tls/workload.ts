@@ -54,6 +54,7 @@ export class WorkloadCertificate {
   readonly notBefore: Date;
   readonly notAfter: Date;
   readonly #keyPem: string;
+  readonly #sendChain: string;
 
   private constructor(
     identity: SpiffeId,
@@ -68,6 +69,7 @@ export class WorkloadCertificate {
     this.roots = roots;
     this.notBefore = new Date(leaf.validFrom);
     this.notAfter = new Date(leaf.validTo);
+    this.#sendChain = chain.filter((p) => !roots.has(new X509Certificate(p))).join('');
   }
 
   /**
@@ -112,7 +114,7 @@ export class WorkloadCertificate {
 
   /** Leaf and intermediates, without certificates that are trust roots (what a TLS peer sends). */
   get certChainPem(): string {
-    return this.chain.filter((p) => !this.roots.has(new X509Certificate(p))).join('');
+    return this.#sendChain;
   }
 
   /** When to fetch a replacement: half-way through the validity (ztunnel's rule). */

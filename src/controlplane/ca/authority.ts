@@ -16,10 +16,7 @@ import { assertTrustDomain, DEFAULT_TRUST_DOMAIN, SpiffeId } from '../../identit
 import {
   derToPem,
   keyIdentifier,
-  Oid,
-  parseBasicConstraints,
   parseCertificate,
-  parseKeyUsage,
   type SanInput,
   type SigningAlgorithm,
   signed,
@@ -28,7 +25,7 @@ import {
   TrustBundle,
   verifyChain,
 } from '../../tls/index.js';
-import { type ParsedCsr, parseCsr } from './csr.js';
+import { checkCsrFor, parseCsr } from './csr.js';
 import { CaErrors } from './errors.js';
 import {
   CA_CERT_FILE,
@@ -271,32 +268,7 @@ export class CertificateAuthority {
     this.#checkIdentity(identity);
     const ttl = this.#ttl(options.ttlMs);
     const csr = parseCsr(csrPem);
-    const san = csr.san;
-    const otherNames = san
-      ? san.dnsNames.length + san.ipAddresses.length + san.emails.length + san.other
-      : 0;
-    if (san === undefined || san.uris.length !== 1 || otherNames > 0) {
-      throw new AmbitError(
-        CaErrors.CSR_SAN_REJECTED,
-        'CSR must carry exactly one URI SAN (the SPIFFE ID) and no DNS, IP, email or other names',
-        {
-          details: {
-            uris: san?.uris.length ?? 0,
-            dnsNames: san?.dnsNames.length ?? 0,
-            ipAddresses: san?.ipAddresses.length ?? 0,
-          },
-        },
-      );
-    }
-    const asked = san.uris[0] as string;
-    if (asked !== identity.uri) {
-      throw new AmbitError(
-        CaErrors.CSR_IDENTITY_MISMATCH,
-        `CSR asks for "${asked.slice(0, 200)}" but the caller is authorized for ${identity.uri}`,
-        { details: { requested: asked.slice(0, 200), authorized: identity.uri } },
-      );
-    }
-    checkNotCa(csr);
+    checkCsrFor(csr, identity);
     return this.#issue(csr.spki, ttl, leafExtensions(identity.uri, this.#akiExt));
   }
 
@@ -376,31 +348,6 @@ export class CertificateAuthority {
       notBefore,
       notAfter,
     };
-  }
-}
-
-/** Refuses CSRs that ask for CA powers, even though the issued profile would not grant them. */
-function checkNotCa(csr: ParsedCsr): void {
-  const bc = csr.extensions.get(Oid.basicConstraints);
-  const ku = csr.extensions.get(Oid.keyUsage);
-  let ca = false;
-  try {
-    ca =
-      (bc !== undefined && parseBasicConstraints(bc.value).cA) ||
-      (ku !== undefined &&
-        (parseKeyUsage(ku.value).has('keyCertSign') || parseKeyUsage(ku.value).has('cRLSign')));
-  } catch (err) {
-    throw new AmbitError(
-      CaErrors.CSR_MALFORMED,
-      'malformed CSR: unparsable basicConstraints or keyUsage',
-      { cause: err },
-    );
-  }
-  if (ca) {
-    throw new AmbitError(
-      CaErrors.CSR_CA_REQUESTED,
-      'CSR asks for a CA certificate (cA=true or keyCertSign/cRLSign)',
-    );
   }
 }
 

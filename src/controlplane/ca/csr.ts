@@ -1,16 +1,19 @@
 /**
  * CA-side PKCS#10 parsing: strict DER, self-signature check, requested
- * extensions. Policy (which identity may be issued) lives in authority.ts.
+ * extensions, and the request checks every workload CSR must pass.
  */
 import { createPublicKey, type KeyObject, verify } from 'node:crypto';
 import { AmbitError } from '../../core/errors.js';
+import type { SpiffeId } from '../../identity/index.js';
 import {
   der,
   type Extension,
   type GeneralNames,
   Oid,
+  parseBasicConstraints,
   parseExtensions,
   parseGeneralNames,
+  parseKeyUsage,
   pemToDer,
   SIGNATURE_HASH,
 } from '../../tls/index.js';
@@ -120,4 +123,63 @@ function checkKeyStrength(key: KeyObject): void {
   throw malformed(
     `unsupported key ${type ?? 'unknown'}${d?.namedCurve ? ` ${d.namedCurve}` : ''}${d?.modulusLength ? ` ${d.modulusLength} bits` : ''}: use ECDSA P-256`,
   );
+}
+
+/**
+ * The request must be for exactly `identity`: one URI SAN equal to it, no
+ * other names, and no CA powers. Throws CSR_SAN_REJECTED,
+ * CSR_IDENTITY_MISMATCH or CSR_CA_REQUESTED.
+ */
+export function checkCsrFor(csr: ParsedCsr, identity: SpiffeId): void {
+  const san = csr.san;
+  const otherNames = san
+    ? san.dnsNames.length + san.ipAddresses.length + san.emails.length + san.other
+    : 0;
+  if (san === undefined || san.uris.length !== 1 || otherNames > 0) {
+    throw new AmbitError(
+      CaErrors.CSR_SAN_REJECTED,
+      'CSR must carry exactly one URI SAN (the SPIFFE ID) and no DNS, IP, email or other names',
+      {
+        details: {
+          uris: san?.uris.length ?? 0,
+          dnsNames: san?.dnsNames.length ?? 0,
+          ipAddresses: san?.ipAddresses.length ?? 0,
+        },
+      },
+    );
+  }
+  const asked = san.uris[0] as string;
+  if (asked !== identity.uri) {
+    throw new AmbitError(
+      CaErrors.CSR_IDENTITY_MISMATCH,
+      `CSR asks for "${asked.slice(0, 200)}" but the caller is authorized for ${identity.uri}`,
+      { details: { requested: asked.slice(0, 200), authorized: identity.uri } },
+    );
+  }
+  checkNotCa(csr);
+}
+
+/** Refuses CSRs that ask for CA powers, even though the issued profile would not grant them. */
+function checkNotCa(csr: ParsedCsr): void {
+  const bc = csr.extensions.get(Oid.basicConstraints);
+  const ku = csr.extensions.get(Oid.keyUsage);
+  let ca = false;
+  try {
+    ca =
+      (bc !== undefined && parseBasicConstraints(bc.value).cA) ||
+      (ku !== undefined &&
+        (parseKeyUsage(ku.value).has('keyCertSign') || parseKeyUsage(ku.value).has('cRLSign')));
+  } catch (err) {
+    throw new AmbitError(
+      CaErrors.CSR_MALFORMED,
+      'malformed CSR: unparsable basicConstraints or keyUsage',
+      { cause: err },
+    );
+  }
+  if (ca) {
+    throw new AmbitError(
+      CaErrors.CSR_CA_REQUESTED,
+      'CSR asks for a CA certificate (cA=true or keyCertSign/cRLSign)',
+    );
+  }
 }
