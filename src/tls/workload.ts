@@ -81,7 +81,15 @@ export class WorkloadCertificate {
       typeof init.chainPem === 'string'
         ? splitPemCertificates(init.chainPem)
         : init.chainPem.flatMap(splitPemCertificates);
-    const certs = chain.map((p) => new X509Certificate(p));
+    const certs = chain.map((p) => {
+      try {
+        return new X509Certificate(p);
+      } catch (err) {
+        throw new AmbitError(TlsErrors.CERT_INVALID, 'unparsable certificate in chain', {
+          cause: err,
+        });
+      }
+    });
     const leaf = certs[0] as X509Certificate;
     const roots = resolveRoots(init.roots, certs);
     verifyChain(certs, roots, init.now ? { now: init.now } : {});

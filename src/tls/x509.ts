@@ -74,12 +74,13 @@ export function parseCertificate(input: CertificateInput): CertificateInfo {
   try {
     return parseDer(der);
   } catch (err) {
-    if (err instanceof DerError) {
-      throw new AmbitError(TlsErrors.CERT_INVALID, `malformed certificate: ${err.message}`, {
-        cause: err,
-      });
-    }
-    throw err;
+    if (err instanceof AmbitError) throw err;
+    // DerError, or a RangeError from a field with an impossible length: both mean malformed input.
+    throw new AmbitError(
+      TlsErrors.CERT_INVALID,
+      `malformed certificate: ${err instanceof Error ? err.message : String(err)}`,
+      { cause: err },
+    );
   }
 }
 

@@ -353,3 +353,39 @@ test('serving certificate carries DNS/IP SANs and chains to the CA', (t) => {
   assert.ok(s.keyPem.includes('PRIVATE KEY'));
   assertCode(() => ca.issueServingCertificate({}), CaErrors.CSR_SAN_REJECTED);
 });
+
+test('mutated CSRs and certificates only ever fail with coded errors', async (t) => {
+  const ca = CertificateAuthority.init(tempDir(t));
+  const { csrPem } = await createCsr(FRONTEND);
+  const csrDer = Buffer.from(csrPem.replace(/-----[^-]+-----/g, '').replace(/\s/g, ''), 'base64');
+  const certPem = ca.sign(csrPem, { identity: FRONTEND }).chainPem[0] as string;
+  const certDer = new X509Certificate(certPem).raw;
+  let seed = 42;
+  const rand = (n: number): number => {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    return seed % n;
+  };
+  const mutate = (b: Buffer): Buffer => {
+    const m = Buffer.from(b);
+    for (let i = 0, n = 1 + rand(3); i < n; i++) m[rand(m.length)] = rand(256);
+    return rand(5) === 0 ? m.subarray(0, rand(m.length)) : m;
+  };
+  const pemOf = (b: Buffer, label: string): string =>
+    `-----BEGIN ${label}-----\n${b.toString('base64')}\n-----END ${label}-----\n`;
+  let refused = 0;
+  for (let i = 0; i < 400; i++) {
+    try {
+      const issued = ca.sign(pemOf(mutate(csrDer), 'CERTIFICATE REQUEST'), { identity: FRONTEND });
+      assert.equal(parseCertificate(issued.chainPem[0] as string).san?.uris[0], FRONTEND.uri);
+    } catch (err) {
+      assert.ok(isAmbitError(err) && err.code.startsWith('AMBIT_CA_CSR_'), String(err));
+      refused++;
+    }
+    try {
+      parseCertificate(mutate(certDer));
+    } catch (err) {
+      assert.ok(isAmbitError(err) && err.code === 'AMBIT_TLS_CERT_INVALID', String(err));
+    }
+  }
+  assert.ok(refused > 350, `only ${refused} of 400 mutated CSRs were refused`);
+});

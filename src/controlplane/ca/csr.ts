@@ -78,8 +78,8 @@ export function parseCsr(csrPem: string): ParsedCsr {
     if (bits[0] !== 0) throw new der.DerError('signature BIT STRING has unused bits');
     signature = Buffer.from(bits.subarray(1));
   } catch (err) {
-    if (err instanceof der.DerError) throw malformed(err.message, err);
-    throw err;
+    // DerError, or a RangeError from a field with an impossible length: both mean malformed input.
+    throw malformed(err instanceof Error ? err.message : String(err), err);
   }
   const hash = SIGNATURE_HASH[sigAlg];
   if (hash === undefined) throw malformed(`unsupported signature algorithm ${sigAlg}`);
