@@ -11,7 +11,7 @@
  *   its own identity ({@link ClientCertificateAuthenticator}).
  */
 import { AmbitError, isAmbitError } from '../../core/errors.js';
-import { CaErrors } from './errors.js';
+import { CaServiceErrors } from './service-errors.js';
 
 /** A node proxy: may request identities of workloads scheduled on `node`. */
 export interface NodeCaller {
@@ -63,7 +63,7 @@ export function bearerToken(credentials: CallCredentials): string | undefined {
 }
 
 export function unauthenticated(reason: string): AmbitError {
-  return new AmbitError(CaErrors.UNAUTHENTICATED, reason);
+  return new AmbitError(CaServiceErrors.UNAUTHENTICATED, reason);
 }
 
 /**
@@ -86,7 +86,7 @@ export class ChainAuthenticator implements Authenticator {
         const caller = await a.authenticate(credentials);
         if (caller) return caller;
       } catch (err) {
-        if (isAmbitError(err, CaErrors.AUTH_BACKEND_UNAVAILABLE)) backendDown ??= err;
+        if (isAmbitError(err, CaServiceErrors.AUTH_BACKEND_UNAVAILABLE)) backendDown ??= err;
         else if (isAmbitError(err)) reasons.push(`${a.name}: ${err.message}`);
         else reasons.push(`${a.name}: internal error`);
       }

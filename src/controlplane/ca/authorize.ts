@@ -6,7 +6,7 @@
  */
 import { AmbitError } from '../../core/errors.js';
 import type { Caller } from './auth.js';
-import { CaErrors } from './errors.js';
+import { CaServiceErrors } from './service-errors.js';
 
 /** Identities (SPIFFE URIs) of workloads scheduled on each node; filled by the control plane. */
 export interface WorkloadIdentityIndex {
@@ -68,5 +68,5 @@ export class NodeAuthorizer {
 }
 
 function denied(reason: string): AmbitError {
-  return new AmbitError(CaErrors.PERMISSION_DENIED, reason);
+  return new AmbitError(CaServiceErrors.PERMISSION_DENIED, reason);
 }

@@ -13,7 +13,7 @@ import { AmbitError } from '../../core/errors.js';
 import { SpiffeId } from '../../identity/index.js';
 import type { Authenticator, CallCredentials, Caller } from './auth.js';
 import { bearerToken, unauthenticated } from './auth.js';
-import { CaErrors } from './errors.js';
+import { CaServiceErrors } from './service-errors.js';
 
 /** The answer of a TokenReview, reduced to what the CA uses. */
 export interface TokenReviewResult {
@@ -87,7 +87,7 @@ export class KubernetesTokenAuthenticator implements Authenticator {
       // No cause attached: API errors may carry the response body, and a
       // TokenReview echoes the token.
       throw new AmbitError(
-        CaErrors.AUTH_BACKEND_UNAVAILABLE,
+        CaServiceErrors.AUTH_BACKEND_UNAVAILABLE,
         `token review failed: ${backendReason(err)}`,
       );
     }
@@ -128,7 +128,7 @@ export class KubernetesTokenAuthenticator implements Authenticator {
       node = await this.opts.podLookup.nodeOfPod(namespace, pod);
     } catch (err) {
       throw new AmbitError(
-        CaErrors.AUTH_BACKEND_UNAVAILABLE,
+        CaServiceErrors.AUTH_BACKEND_UNAVAILABLE,
         `pod lookup for ${namespace}/${pod} failed: ${backendReason(err)}`,
       );
     }

@@ -13,7 +13,7 @@ import { dirname, join } from 'node:path';
 import { AmbitError } from '../../core/errors.js';
 import type { Authenticator, CallCredentials, NodeCaller } from './auth.js';
 import { bearerToken, unauthenticated } from './auth.js';
-import { CaErrors } from './errors.js';
+import { CaServiceErrors } from './service-errors.js';
 
 /** Name of the hash store inside the CA state dir. */
 export const NODE_TOKEN_STORE_FILE = 'node-tokens.json';
@@ -54,7 +54,7 @@ export class NodeTokenRegistry {
       text = await readFile(reg.storePath, 'utf8');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return reg;
-      throw new AmbitError(CaErrors.TOKEN_STORE_INVALID, `cannot read ${reg.storePath}`, {
+      throw new AmbitError(CaServiceErrors.TOKEN_STORE_INVALID, `cannot read ${reg.storePath}`, {
         cause: err,
       });
     }
@@ -69,7 +69,7 @@ export class NodeTokenRegistry {
       }
     } catch (err) {
       throw new AmbitError(
-        CaErrors.TOKEN_STORE_INVALID,
+        CaServiceErrors.TOKEN_STORE_INVALID,
         `${reg.storePath} is corrupt; remove it and re-issue node tokens`,
         { cause: err },
       );
@@ -84,7 +84,7 @@ export class NodeTokenRegistry {
    */
   async issue(node: string, tokenFile: string): Promise<string> {
     if (!NODE_NAME_RE.test(node)) {
-      throw new AmbitError(CaErrors.INVALID_REQUEST, `invalid node name "${node}"`);
+      throw new AmbitError(CaServiceErrors.INVALID_REQUEST, `invalid node name "${node}"`);
     }
     const token = randomBytes(TOKEN_BYTES).toString('base64url');
     await writePrivateFile(tokenFile, `${token}\n`);

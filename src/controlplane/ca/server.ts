@@ -32,8 +32,8 @@ import { type GrpcServiceDefinition, grpcService } from '../../grpc/index.js';
 import { logger } from '../../telemetry/index.js';
 import type { Authenticator, CallCredentials, Caller } from './auth.js';
 import { describeCaller } from './authorize.js';
-import { csrIdentity } from './csr.js';
-import { CaErrors } from './errors.js';
+import { csrIdentity } from './csr-identity.js';
+import { CaServiceErrors } from './service-errors.js';
 
 /** Signs a CSR for an identity; the authority in src/controlplane/ca/authority.ts fits. */
 export interface CertificateSigner {
@@ -69,14 +69,14 @@ export type CaServiceDefinition = GrpcServiceDefinition<(typeof IstioCertificate
 const log = logger('ca');
 
 const STATUS_OF: Readonly<Record<string, status>> = {
-  [CaErrors.UNAUTHENTICATED]: status.UNAUTHENTICATED,
-  [CaErrors.PERMISSION_DENIED]: status.PERMISSION_DENIED,
-  [CaErrors.INVALID_REQUEST]: status.INVALID_ARGUMENT,
-  [CaErrors.AUTH_BACKEND_UNAVAILABLE]: status.UNAVAILABLE,
+  [CaServiceErrors.UNAUTHENTICATED]: status.UNAUTHENTICATED,
+  [CaServiceErrors.PERMISSION_DENIED]: status.PERMISSION_DENIED,
+  [CaServiceErrors.INVALID_REQUEST]: status.INVALID_ARGUMENT,
+  [CaServiceErrors.AUTH_BACKEND_UNAVAILABLE]: status.UNAVAILABLE,
 };
 
 function invalid(reason: string): AmbitError {
-  return new AmbitError(CaErrors.INVALID_REQUEST, reason);
+  return new AmbitError(CaServiceErrors.INVALID_REQUEST, reason);
 }
 
 /** The CA request handler, independent of gRPC so it can be tested and reused. */
@@ -99,7 +99,7 @@ export class CertificateService {
   ): Promise<{ chainPem: string[]; caller: Caller; identity: string }> {
     // Authenticate first: an anonymous caller learns nothing about its CSR.
     const caller = await this.opts.authenticator.authenticate(credentials);
-    if (!caller) throw new AmbitError(CaErrors.UNAUTHENTICATED, 'no credential');
+    if (!caller) throw new AmbitError(CaServiceErrors.UNAUTHENTICATED, 'no credential');
     const ttlMs = this.ttlOf(req.validityDuration);
     const impersonated = impersonatedIdentity(req.metadata?.[IMPERSONATED_IDENTITY_KEY]);
     const fromCsr = (await csrIdentity(req.csr)).uri;
@@ -109,7 +109,7 @@ export class CertificateService {
     const identity = fromCsr;
     if (!identity.startsWith(`spiffe://${this.opts.trustDomain}/`)) {
       throw new AmbitError(
-        CaErrors.PERMISSION_DENIED,
+        CaServiceErrors.PERMISSION_DENIED,
         `${describeCaller(caller)} may not request ${identity}: outside trust domain "${this.opts.trustDomain}"`,
       );
     }
@@ -118,9 +118,13 @@ export class CertificateService {
     try {
       ({ chainPem } = await this.opts.signer.sign(req.csr, { identity, ttlMs }));
     } catch (err) {
-      throw new AmbitError(CaErrors.SIGN_FAILED, `signing a certificate for ${identity} failed`, {
-        cause: err,
-      });
+      throw new AmbitError(
+        CaServiceErrors.SIGN_FAILED,
+        `signing a certificate for ${identity} failed`,
+        {
+          cause: err,
+        },
+      );
     }
     return { chainPem, caller, identity };
   }
@@ -150,7 +154,7 @@ export function grpcStatusOf(err: unknown): { code: status; details: string } {
     if (code !== undefined) return { code, details: `[${err.code}] ${err.message}` };
   }
   // Internal details stay in the server log.
-  return { code: status.INTERNAL, details: `[${CaErrors.SIGN_FAILED}] internal error` };
+  return { code: status.INTERNAL, details: `[${CaServiceErrors.SIGN_FAILED}] internal error` };
 }
 
 export function callCredentials(call: ServerUnaryCall<unknown, unknown>): CallCredentials {

@@ -14,14 +14,14 @@ import {
 } from '@peculiar/x509';
 import { AmbitError, isAmbitError } from '../../core/errors.js';
 import { SpiffeId } from '../../identity/index.js';
-import { CaErrors } from './errors.js';
+import { CaServiceErrors } from './service-errors.js';
 
 const SAN_OID = '2.5.29.17';
 /** CSRs larger than this are rejected unparsed (a P-256 CSR is < 1 KiB). */
 export const MAX_CSR_BYTES = 16 * 1024;
 
 function invalid(reason: string, cause?: unknown): AmbitError {
-  return new AmbitError(CaErrors.INVALID_REQUEST, `invalid CSR: ${reason}`, { cause });
+  return new AmbitError(CaServiceErrors.INVALID_REQUEST, `invalid CSR: ${reason}`, { cause });
 }
 
 /**

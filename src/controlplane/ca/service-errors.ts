@@ -1,5 +1,8 @@
-/** Error codes of the CA service (istio.v1.auth.IstioCertificateService). */
-export const CaErrors = {
+/**
+ * Error codes of the CA gRPC service (authentication, authorization, request
+ * checks). Codes of the authority itself (CSR parsing, signing) are CaErrors.
+ */
+export const CaServiceErrors = {
   /** The caller sent no credential, or one that is unknown, expired or for another audience. */
   UNAUTHENTICATED: 'AMBIT_CA_UNAUTHENTICATED',
   /** The caller is authenticated but may not obtain a certificate for the requested identity. */
