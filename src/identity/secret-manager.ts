@@ -134,7 +134,7 @@ export class SecretManager<C extends ManagedCertificate> {
     this.assertOpen();
     const entry = this.entry(identity);
     if (entry.cert && this.isValid(entry.cert)) return entry.cert;
-    if (!entry.inflight && entry.failures > 0 && entry.timer !== undefined) {
+    if (entry.inflight === undefined && entry.failures > 0 && entry.timer !== undefined) {
       // The CA is failing and a retry is scheduled: fail fast rather than let
       // every new connection hammer the CA (ztunnel's Unavailable state).
       throw new AmbitError(
@@ -156,7 +156,7 @@ export class SecretManager<C extends ManagedCertificate> {
     this.assertOpen();
     const entry = this.entry(identity);
     entry.refs++;
-    if (entry.refs === 1 && !entry.cert && !entry.inflight) this.background(entry);
+    if (entry.refs === 1 && !entry.cert && entry.inflight === undefined) this.background(entry);
   }
 
   /** A workload using `identity` left: when none is left, the certificate is dropped. */
@@ -227,7 +227,7 @@ export class SecretManager<C extends ManagedCertificate> {
 
   /** Starts (or joins) a CA call for the entry. */
   private attempt(entry: Entry<C>): Promise<C> {
-    if (entry.inflight) return entry.inflight;
+    if (entry.inflight !== undefined) return entry.inflight;
     this.clearTimer(entry);
     const p = this.opts.fetcher.fetchCertificate(entry.identity).then(
       (cert) => {
@@ -333,8 +333,10 @@ export class SecretManager<C extends ManagedCertificate> {
   private dumpEntry(e: Entry<C>): CertificateDump {
     const valid = e.cert !== undefined && this.isValid(e.cert);
     let state: CertificateState;
-    if (!valid) state = e.inflight && e.failures === 0 && !e.cert ? 'initializing' : 'unavailable';
-    else if (e.inflight) state = 'refreshing';
+    if (!valid)
+      state =
+        e.inflight !== undefined && e.failures === 0 && !e.cert ? 'initializing' : 'unavailable';
+    else if (e.inflight !== undefined) state = 'refreshing';
     else state = e.failures > 0 ? 'retrying' : 'available';
     const out: CertificateDump = {
       identity: e.identity.uri,

@@ -29,16 +29,25 @@ import {
   IstioCertificateService,
 } from '../../gen/istio/ca/ca_pb.js';
 import { type GrpcServiceDefinition, grpcService } from '../../grpc/index.js';
+import { SpiffeId } from '../../identity/index.js';
 import { logger } from '../../telemetry/index.js';
 import type { Authenticator, CallCredentials, Caller } from './auth.js';
 import { describeCaller } from './authorize.js';
-import { csrIdentity } from './csr-identity.js';
+import { parseCsr } from './csr.js';
+import { CaErrors } from './errors.js';
 import { CaServiceErrors } from './service-errors.js';
 
-/** Signs a CSR for an identity; the authority in src/controlplane/ca/authority.ts fits. */
+/** Signs a CSR for an identity; {@link CertificateAuthority} fits. */
 export interface CertificateSigner {
-  /** @returns PEM certificates, leaf first, root last. */
-  sign(csrPem: string, opts: { identity: string; ttlMs: number }): Promise<{ chainPem: string[] }>;
+  readonly trustDomain: string;
+  /**
+   * @param opts.ttlMs requested lifetime; ≤ 0 means the signer's default.
+   * @returns PEM certificates, leaf first, root last.
+   */
+  sign(
+    csrPem: string,
+    opts: { identity: SpiffeId; ttlMs?: number },
+  ): { chainPem: string[] } | Promise<{ chainPem: string[] }>;
 }
 
 /** Decides whether a caller may get an identity; throws `AMBIT_CA_PERMISSION_DENIED` if not. */
@@ -47,21 +56,12 @@ export interface IdentityAuthorizer {
 }
 
 export const IMPERSONATED_IDENTITY_KEY = 'ImpersonatedIdentity';
-/** Istio's DEFAULT_WORKLOAD_CERT_TTL. */
-export const DEFAULT_WORKLOAD_TTL_MS = 24 * 3600_000;
-/** Istio's MAX_WORKLOAD_CERT_TTL. */
-export const MAX_WORKLOAD_TTL_MS = 90 * 24 * 3600_000;
 
 export interface CaServiceOptions {
   authenticator: Authenticator;
   authorizer: IdentityAuthorizer;
+  /** Issues the certificate; its trust domain bounds what may be requested. */
   signer: CertificateSigner;
-  /** Only identities in this trust domain are issued. */
-  trustDomain: string;
-  /** Leaf lifetime when the request asks for 0 s. Default 24 h (ms). */
-  defaultTtlMs?: number;
-  /** Longest lifetime a request may ask for; longer → INVALID_ARGUMENT. Default 90 d (ms). */
-  maxTtlMs?: number;
 }
 
 export type CaServiceDefinition = GrpcServiceDefinition<(typeof IstioCertificateService)['method']>;
@@ -71,7 +71,14 @@ const log = logger('ca');
 const STATUS_OF: Readonly<Record<string, status>> = {
   [CaServiceErrors.UNAUTHENTICATED]: status.UNAUTHENTICATED,
   [CaServiceErrors.PERMISSION_DENIED]: status.PERMISSION_DENIED,
+  [CaErrors.IDENTITY_NOT_ALLOWED]: status.PERMISSION_DENIED,
   [CaServiceErrors.INVALID_REQUEST]: status.INVALID_ARGUMENT,
+  [CaErrors.CSR_MALFORMED]: status.INVALID_ARGUMENT,
+  [CaErrors.CSR_SIGNATURE_INVALID]: status.INVALID_ARGUMENT,
+  [CaErrors.CSR_IDENTITY_MISMATCH]: status.INVALID_ARGUMENT,
+  [CaErrors.CSR_SAN_REJECTED]: status.INVALID_ARGUMENT,
+  [CaErrors.CSR_CA_REQUESTED]: status.INVALID_ARGUMENT,
+  [CaErrors.TTL_TOO_LONG]: status.INVALID_ARGUMENT,
   [CaServiceErrors.AUTH_BACKEND_UNAVAILABLE]: status.UNAVAILABLE,
 };
 
@@ -81,13 +88,7 @@ function invalid(reason: string): AmbitError {
 
 /** The CA request handler, independent of gRPC so it can be tested and reused. */
 export class CertificateService {
-  private readonly defaultTtlMs: number;
-  private readonly maxTtlMs: number;
-
-  constructor(private readonly opts: CaServiceOptions) {
-    this.defaultTtlMs = opts.defaultTtlMs ?? DEFAULT_WORKLOAD_TTL_MS;
-    this.maxTtlMs = opts.maxTtlMs ?? MAX_WORKLOAD_TTL_MS;
-  }
+  constructor(private readonly opts: CaServiceOptions) {}
 
   /**
    * Handles one request. Rejects with an {@link AmbitError} whose code maps to
@@ -100,44 +101,45 @@ export class CertificateService {
     // Authenticate first: an anonymous caller learns nothing about its CSR.
     const caller = await this.opts.authenticator.authenticate(credentials);
     if (!caller) throw new AmbitError(CaServiceErrors.UNAUTHENTICATED, 'no credential');
-    const ttlMs = this.ttlOf(req.validityDuration);
+    if (req.validityDuration < 0n) {
+      throw invalid(`validity_duration ${req.validityDuration}s is negative`);
+    }
+    // Above any sane maximum; the signer enforces the real one (TTL_TOO_LONG).
+    const ttlMs =
+      Number(req.validityDuration > 10n ** 12n ? 10n ** 12n : req.validityDuration) * 1000;
     const impersonated = impersonatedIdentity(req.metadata?.[IMPERSONATED_IDENTITY_KEY]);
-    const fromCsr = (await csrIdentity(req.csr)).uri;
-    if (impersonated !== undefined && impersonated !== fromCsr) {
-      throw invalid(`CSR identity ${fromCsr} does not match requested identity ${impersonated}`);
-    }
-    const identity = fromCsr;
-    if (!identity.startsWith(`spiffe://${this.opts.trustDomain}/`)) {
+    const identity = csrIdentity(req.csr);
+    if (impersonated !== undefined && impersonated !== identity.uri) {
       throw new AmbitError(
-        CaServiceErrors.PERMISSION_DENIED,
-        `${describeCaller(caller)} may not request ${identity}: outside trust domain "${this.opts.trustDomain}"`,
+        CaErrors.CSR_IDENTITY_MISMATCH,
+        `CSR identity ${identity.uri} does not match requested identity ${impersonated.slice(0, 200)}`,
       );
     }
-    this.opts.authorizer.authorize(caller, identity);
-    let chainPem: string[];
-    try {
-      ({ chainPem } = await this.opts.signer.sign(req.csr, { identity, ttlMs }));
-    } catch (err) {
+    const td = this.opts.signer.trustDomain;
+    if (identity.trustDomain !== td || identity.path === '') {
       throw new AmbitError(
-        CaServiceErrors.SIGN_FAILED,
-        `signing a certificate for ${identity} failed`,
-        {
-          cause: err,
-        },
+        CaErrors.IDENTITY_NOT_ALLOWED,
+        `${describeCaller(caller)} may not request ${identity.uri}: not a workload identity in trust domain "${td}"`,
       );
     }
-    return { chainPem, caller, identity };
+    this.opts.authorizer.authorize(caller, identity.uri);
+    const { chainPem } = await this.opts.signer.sign(req.csr, { identity, ttlMs });
+    return { chainPem, caller, identity: identity.uri };
   }
+}
 
-  private ttlOf(seconds: bigint): number {
-    if (seconds < 0n) throw invalid(`validity_duration ${seconds}s is negative`);
-    if (seconds === 0n) return this.defaultTtlMs;
-    const maxS = BigInt(Math.floor(this.maxTtlMs / 1000));
-    if (seconds > maxS) {
-      throw invalid(`validity_duration ${seconds}s exceeds the maximum of ${maxS}s`);
-    }
-    return Number(seconds) * 1000;
+/** The SPIFFE ID in the CSR's single URI SAN (CSR signature checked). */
+function csrIdentity(csrPem: string): SpiffeId {
+  const san = parseCsr(csrPem).san;
+  const uri = san?.uris.length === 1 ? san.uris[0] : undefined;
+  const id = uri === undefined ? undefined : SpiffeId.tryParse(uri);
+  if (id === undefined) {
+    throw new AmbitError(
+      CaErrors.CSR_SAN_REJECTED,
+      'CSR must carry exactly one URI SAN holding a valid SPIFFE ID',
+    );
   }
+  return id;
 }
 
 function impersonatedIdentity(value: JsonValue | undefined): string | undefined {
