@@ -94,7 +94,7 @@ export class ChainAuthenticator implements Authenticator {
     if (backendDown && reasons.length === 0) throw backendDown;
     if (reasons.length === 0) {
       throw unauthenticated(
-        'no credential: send "authorization: Bearer <token>" or a client certificate issued by this CA',
+        'no credential: send "authorization: Bearer <token>" or a valid client certificate issued by this CA (expired or untrusted certificates are not accepted)',
       );
     }
     throw unauthenticated(`authentication failed (${reasons.join('; ')})`);
