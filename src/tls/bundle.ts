@@ -71,7 +71,7 @@ export class TrustBundle {
   toJSON(): { roots: { subject: string; fingerprint256: string; notAfter: string }[] } {
     return {
       roots: this.roots.map((r) => ({
-        subject: r.subject,
+        subject: r.subject ?? '',
         fingerprint256: r.fingerprint256,
         notAfter: new Date(r.validTo).toISOString(),
       })),

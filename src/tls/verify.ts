@@ -81,8 +81,8 @@ export function verifyChain(
   }
   throw new AmbitError(
     TlsErrors.CERT_UNTRUSTED,
-    `certificate chain does not lead to a trusted root (leaf issuer "${leaf.issuer}")`,
-    { details: { issuer: leaf.issuer } },
+    `certificate chain does not lead to a trusted root (leaf issuer "${leaf.issuer ?? ''}")`,
+    { details: { issuer: leaf.issuer ?? '' } },
   );
 }
 

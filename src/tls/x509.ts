@@ -170,7 +170,19 @@ function formatIp(b: Buffer): string {
   if (b.length === 16) {
     const groups: string[] = [];
     for (let i = 0; i < 16; i += 2) groups.push(b.readUInt16BE(i).toString(16));
-    return groups.join(':');
+    // RFC 5952: compress the longest run (≥ 2) of zero groups to "::".
+    const text = groups.join(':');
+    const runs = [...`:${text}:`.matchAll(/:(?:0:){2,}/g)].sort(
+      (x, y) => y[0].length - x[0].length,
+    );
+    const longest = runs[0];
+    if (longest === undefined) return text;
+    const padded = `:${text}:`;
+    const start = longest.index ?? 0;
+    return `${padded.slice(0, start)}::${padded.slice(start + longest[0].length)}`.replace(
+      /^:(?!:)|(?<!:):$/g,
+      '',
+    );
   }
   throw new DerError('IP address SAN must be 4 or 16 bytes');
 }
