@@ -4,7 +4,7 @@
  * PathPrefix "/", a backendRef weighs 1, a parentRef's kind is Gateway.
  */
 import { z } from 'zod';
-import { durationMs, objectMeta, port } from './common.js';
+import { durationMs, labelSelector, objectMeta, port } from './common.js';
 
 const GATEWAY_V1 = z.enum(['gateway.networking.k8s.io/v1', 'gateway.networking.k8s.io/v1beta1']);
 
@@ -21,6 +21,16 @@ export const gatewaySchema = z.object({
           port,
           protocol: z.string().min(1),
           hostname: z.string().optional(),
+          allowedRoutes: z
+            .object({
+              namespaces: z
+                .object({
+                  from: z.enum(['All', 'Same', 'Selector']).default('Same'),
+                  selector: labelSelector.optional(),
+                })
+                .default({ from: 'Same' }),
+            })
+            .optional(),
         }),
       )
       .default([]),
