@@ -1,0 +1,233 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { type JsonObject, toJson } from '@bufbuild/protobuf';
+import { loadShop, runnerPods, waypointService } from '../../../test/fixtures/manifests/load.js';
+import { ServiceEndpointsSchema, WaypointServiceSchema } from '../../gen/ambit/waypoint_pb.js';
+import { parseResource, type Resource } from '../../kube/index.js';
+import { diff, isEmptyDiff, TYPE_URLS } from './diff.js';
+import { translate } from './translate.js';
+
+function shop(): Resource[] {
+  const r = loadShop();
+  return [...r, ...runnerPods(r), waypointService('shop', 'waypoint', '10.96.0.100')];
+}
+function res(raw: Record<string, unknown>): Resource {
+  const r = parseResource(raw);
+  if (!('ok' in r)) throw new Error(JSON.stringify(r));
+  return r.ok;
+}
+const CATALOG = 'shop/catalog.shop.svc.cluster.local';
+
+test('shop waypoint config: routes by precedence, 90/10 split, timeouts, retry, policies, limits', () => {
+  const cfg = translate(shop());
+  assert.deepEqual([...cfg.waypoint.services.keys()], [CATALOG]);
+  const ws = toJson(
+    WaypointServiceSchema,
+    cfg.waypoint.services.get(CATALOG) ?? assert.fail(),
+  ) as JsonObject;
+  assert.equal(ws.waypoint, 'shop/waypoint');
+  assert.deepEqual(ws.ports, [{ port: 80, name: 'http', appProtocol: 'http' }]);
+  const limit = {
+    requests: 100,
+    intervalMs: '1000',
+    burst: 200,
+    perSourceIdentity: true,
+    source: 'shop/catalog-limit',
+  };
+  assert.deepEqual(ws.routes, [
+    {
+      route: 'shop/catalog',
+      ports: [80],
+      match: { path: '/', headers: [{ name: 'x-canary', value: 'true' }] },
+      backends: [{ service: 'shop/catalog-v2.shop.svc.cluster.local', port: 80, weight: 1 }],
+      rateLimit: limit,
+    },
+    {
+      route: 'shop/catalog',
+      ruleIndex: 1,
+      ports: [80],
+      match: { path: '/' },
+      backends: [
+        { service: 'shop/catalog-v1.shop.svc.cluster.local', port: 80, weight: 90 },
+        { service: 'shop/catalog-v2.shop.svc.cluster.local', port: 80, weight: 10 },
+      ],
+      requestTimeoutMs: '2000',
+      retry: { codes: [503], attempts: 2, backoffMs: '100' },
+      rateLimit: limit,
+    },
+  ]);
+  assert.deepEqual(ws.policies, [
+    {
+      name: 'catalog-only-frontend',
+      namespace: 'shop',
+      rules: [
+        {
+          from: [{ principals: ['cluster.local/ns/shop/sa/frontend'] }],
+          to: [{ methods: ['GET', 'HEAD'] }],
+        },
+      ],
+    },
+  ]);
+  assert.deepEqual(ws.backend, {
+    maxConnections: 100,
+    maxRequests: 200,
+    consecutive5xxErrors: 5,
+    intervalMs: '10000',
+    baseEjectionTimeMs: '30000',
+    maxEjectionPercent: 50,
+    sources: ['shop/catalog-resilience'],
+  });
+  // The waypoint-facing L7 policy is not sent to ztunnel.
+  assert.ok(!cfg.authorizations.has('shop/catalog-only-frontend'));
+  assert.deepEqual(cfg.statuses, []);
+});
+
+test('shop endpoints: every backend Service with per-endpoint target ports and identities', () => {
+  const cfg = translate(shop());
+  assert.deepEqual(
+    [...cfg.waypoint.endpoints.keys()],
+    ['shop/catalog-v1.shop.svc.cluster.local', 'shop/catalog-v2.shop.svc.cluster.local', CATALOG],
+  );
+  const v2 = toJson(
+    ServiceEndpointsSchema,
+    cfg.waypoint.endpoints.get('shop/catalog-v2.shop.svc.cluster.local') ?? assert.fail(),
+  ) as JsonObject;
+  assert.deepEqual(v2.endpoints, [
+    {
+      workloadUid: 'Kubernetes//Pod/shop/catalog-v2-5d8f7-0',
+      address: 'CvQADQ==',
+      ports: { 80: 9090 },
+      identity: 'spiffe://cluster.local/ns/shop/sa/catalog',
+      hbone: true,
+      healthy: true,
+      node: 'node-a',
+    },
+  ]);
+  assert.equal(cfg.waypoint.endpoints.get(CATALOG)?.endpoints.length, 3);
+});
+
+test('route precedence across routes: exact > longest prefix > method > headers; invalid backends flagged', () => {
+  const route = (name: string, rules: unknown[], created: string) =>
+    res({
+      apiVersion: 'gateway.networking.k8s.io/v1',
+      kind: 'HTTPRoute',
+      metadata: { name, namespace: 'shop', creationTimestamp: created },
+      spec: { parentRefs: [{ group: '', kind: 'Service', name: 'catalog' }], rules },
+    });
+  const extra = [
+    route(
+      'b-newer',
+      [
+        {
+          matches: [{ path: { type: 'PathPrefix', value: '/api/v1' } }],
+          backendRefs: [{ name: 'catalog-v1', port: 80 }],
+        },
+      ],
+      '2025-01-01T00:00:00Z',
+    ),
+    route(
+      'a-older',
+      [
+        {
+          matches: [{ path: { type: 'Exact', value: '/health' } }],
+          backendRefs: [{ name: 'catalog-v1', port: 80 }],
+        },
+        {
+          matches: [
+            { path: { type: 'PathPrefix', value: '/api' }, method: 'POST' },
+            { path: { type: 'PathPrefix', value: '/api' } },
+          ],
+          backendRefs: [{ name: 'nope', port: 80 }, { name: 'catalog-v2' }],
+        },
+      ],
+      '2024-01-01T00:00:00Z',
+    ),
+  ];
+  const cfg = translate([...shop(), ...extra]);
+  const routes = cfg.waypoint.services.get(CATALOG)?.routes ?? [];
+  assert.deepEqual(
+    routes.map((r) => `${r.route}#${r.ruleIndex} ${r.match?.method ?? ''}${r.match?.path}`),
+    [
+      'shop/a-older#0 /health',
+      'shop/b-newer#0 /api/v1',
+      'shop/a-older#1 POST/api',
+      'shop/a-older#1 /api',
+      'shop/catalog#0 /',
+      'shop/catalog#1 /',
+    ],
+  );
+  const bad = routes
+    .find((r) => r.route === 'shop/a-older' && r.ruleIndex === 1)
+    ?.backends.map((b) => b.invalidReason);
+  assert.deepEqual(bad, [
+    'Service shop/nope not found',
+    'port is required for a Service backendRef',
+  ]);
+  assert.equal(cfg.statuses.filter((s) => s.reason === 'BackendNotFound').length, 2);
+});
+
+test('DestinationRule is the base for resilience; BackendPolicy overrides field by field', () => {
+  const dr = res({
+    apiVersion: 'networking.istio.io/v1',
+    kind: 'DestinationRule',
+    metadata: { name: 'catalog', namespace: 'shop' },
+    spec: {
+      host: 'catalog.shop.svc.cluster.local',
+      trafficPolicy: {
+        connectionPool: { tcp: { maxConnections: 7 }, http: { http1MaxPendingRequests: 3 } },
+        loadBalancer: { simple: 'LEAST_REQUEST' },
+      },
+    },
+  });
+  const ws = translate([...shop(), dr]).waypoint.services.get(CATALOG);
+  assert.equal(ws?.backend?.maxConnections, 100, 'BackendPolicy wins');
+  assert.equal(ws?.backend?.maxPendingRequests, 3, 'DestinationRule fills the rest');
+  assert.deepEqual(ws?.backend?.sources, ['shop/catalog', 'shop/catalog-resilience']);
+});
+
+test('targetRefs to missing or unbound targets get a status', () => {
+  const ap = res({
+    apiVersion: 'security.istio.io/v1',
+    kind: 'AuthorizationPolicy',
+    metadata: { name: 'x', namespace: 'shop' },
+    spec: {
+      targetRefs: [
+        { group: '', kind: 'Service', name: 'ratings' },
+        { group: '', kind: 'Service', name: 'gone' },
+      ],
+    },
+  });
+  const msgs = translate([...shop(), ap])
+    .statuses.filter((s) => s.name === 'x')
+    .map((s) => s.message);
+  assert.deepEqual(msgs, [
+    'Service shop/ratings is not bound to a waypoint',
+    'Service shop/gone was not found',
+  ]);
+});
+
+test('diff: only changed names per type URL, removals listed', () => {
+  const a = translate(shop());
+  assert.ok(isEmptyDiff(diff(a, translate(shop()))));
+  const first = diff(undefined, a);
+  assert.equal(first.get(TYPE_URLS.address)?.changed.length, a.addresses.size);
+  // Scale catalog-v2's pod away and change a policy.
+  const next = shop().filter(
+    (r) => r.metadata.name !== 'catalog-v2-5d8f7-0' && r.metadata.name !== 'ratings-only-catalog',
+  );
+  const d = diff(a, translate(next));
+  // ratings' pod changes too: it no longer lists the removed policy.
+  assert.deepEqual(d.get(TYPE_URLS.address), {
+    changed: ['Kubernetes//Pod/shop/ratings-5d8f7-0'],
+    removed: ['Kubernetes//Pod/shop/catalog-v2-5d8f7-0'],
+  });
+  assert.deepEqual(d.get(TYPE_URLS.authorization), {
+    changed: [],
+    removed: ['shop/ratings-only-catalog'],
+  });
+  assert.deepEqual(d.get(TYPE_URLS.serviceEndpoints), {
+    changed: ['shop/catalog-v2.shop.svc.cluster.local', CATALOG],
+    removed: [],
+  });
+  assert.deepEqual(d.get(TYPE_URLS.waypointService), { changed: [], removed: [] });
+});
