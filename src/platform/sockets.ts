@@ -123,9 +123,11 @@ export function connectFrom(options: ConnectFromOptions): net.Socket {
 const NOT_REDIRECTED = new Set(['ENOENT', 'ENOPROTOOPT']);
 
 /**
- * Where a REDIRECTed connection was going, or undefined when it was not
- * redirected: no NAT entry (the client connected to the listener directly), or
- * no conntrack in the kernel at all (then nothing can have been redirected).
+ * Where a REDIRECTed connection was going (SO_ORIGINAL_DST). For a connection
+ * that was not NATed this is the socket's own local address when conntrack
+ * tracks it, and undefined when there is no conntrack entry (or no conntrack
+ * in the kernel at all). So "redirected" means: the result differs from
+ * `socket.localAddress`/`localPort`.
  */
 export function originalDst(socket: net.Socket, p: Platform = platform()): OriginalDst | undefined {
   try {
