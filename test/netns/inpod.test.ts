@@ -167,3 +167,27 @@ test('applyInpodRules refuses a pod that already has Istio capture tables', asyn
     code: 'AMBIT_INPOD_FOREIGN_RULES',
   });
 });
+
+test('IPv6: with ipv6 rules, outbound lands on [::1]:15001 and IP6T_SO_ORIGINAL_DST recovers the target', async (t) => {
+  if (skipUnlessRoot(t)) return;
+  const fx = netnsFixture(t);
+  const pod = await fx.netns('p6');
+  const other = await fx.netns('o6');
+  await fx.veth({ name: 'eth0', netns: pod, peer: 'eth0', peerNetns: other });
+  // nodad: usable at once, no duplicate-address-detection wait.
+  await execIn(pod, 'ip', ['-6', 'addr', 'add', 'fd00:78::2/64', 'dev', 'eth0', 'nodad']);
+  await execIn(other, 'ip', ['-6', 'addr', 'add', 'fd00:78::1/64', 'dev', 'eth0', 'nodad']);
+  await applyInpodRules(pod, { ipv6: true, ledger: fx.ledger });
+
+  const server = await listenIn(pod, { family: 6, address: '::1', port: 15001, ipv6Only: true });
+  t.after(() => server.close());
+  const seen: Seen[] = [];
+  server.on('connection', (s: net.Socket) => {
+    seen.push({ remote: s.remoteAddress, orig: originalDst(s) });
+    s.pipe(s);
+  });
+  assert.equal(await echoVia({ netns: pod, host: 'fd00:78::1', port: 8080 }), 'ping');
+  assert.deepEqual(seen, [
+    { remote: 'fd00:78::2', orig: { address: 'fd00:78::1', port: 8080, family: 6 } },
+  ]);
+});
