@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
 echo "== generated code"; node scripts/gen-proto.mjs --check
 echo "== typecheck"; npx --no-install tsc --noEmit -p .
-echo "== lint"; npx --no-install biome check src test bench scripts examples
+echo "== lint"; npx --no-install biome check .
 echo "== tests"
 exec npx --no-install c8 --reporter=text-summary --exclude='src/gen/**' --exclude='**/*.test.ts' --exclude='test/**' \
   node scripts/run-tests.mjs "$@"
