@@ -1,3 +1,12 @@
+export {
+  type ApplyResult,
+  DeltaXdsClient,
+  type DeltaXdsClientOptions,
+  type TypeHandler,
+  type XdsClientState,
+  type XdsResource,
+  type XdsUpdate,
+} from './client.js';
 export { XdsErrors } from './errors.js';
 export {
   formatNodeId,
