@@ -292,7 +292,8 @@ export class DeltaXdsClient {
       for (const name of resp.removedResources) st.versions.delete(name);
       st.lastNonce = resp.nonce;
       if (errors.length === 0) st.lastAck = { nonce: resp.nonce, at: new Date() };
-      if (!st.synced) {
+      // The control plane marks the non-final parts of a split initial sync (see docs/xds.md).
+      if (!st.synced && !resp.systemVersionInfo.endsWith('/partial')) {
         st.synced = true;
         if ([...this.types.values()].every((t) => t.synced)) this.resolveSynced();
       }

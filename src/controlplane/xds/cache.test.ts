@@ -214,4 +214,14 @@ describe('Subscription', () => {
     );
     assert.equal(sub.next(1 << 20), undefined);
   });
+
+  test('a change batch from before a wildcard walk began is not sent twice', () => {
+    const cache = new ResourceCache();
+    fill(cache, 3); // the change is queued for debounce...
+    const sub = new Subscription(T, cache);
+    sub.start([], [], {}); // ...while the client connects and walks the cache
+    assert.deepEqual(drain(sub).sent, ['w0', 'w1', 'w2']);
+    sub.onChange(['w0', 'w1', 'w2'], () => new Set(), 0);
+    assert.equal(sub.next(1 << 20), undefined);
+  });
 });

@@ -40,6 +40,8 @@ export interface CachedResource {
   readonly frame: Uint8Array;
   /** When this version entered the cache (performance.now(), ms). */
   readonly changedAt: number;
+  /** The cache generation that created this version. */
+  readonly generation: number;
 }
 
 /** The names that changed in one `apply`, per type; removed names included. */
@@ -113,6 +115,7 @@ export class ResourceCache {
     const t = this.table(typeUrl);
     const at = performance.now();
     const changed: string[] = [];
+    const generation = this.gen + 1;
     for (const [name, u] of delta.upserts ?? []) {
       const aliases = u.aliases ?? [];
       const version = u.version ?? contentVersion(u.message, aliases);
@@ -124,6 +127,7 @@ export class ResourceCache {
         aliases: [...aliases],
         frame: encodeFrame(name, version, aliases, u.message),
         changedAt: at,
+        generation,
       };
       if (old) {
         t.index(old, false);
@@ -143,7 +147,7 @@ export class ResourceCache {
       changed.push(name);
     }
     if (changed.length > 0) {
-      this.gen++;
+      this.gen = generation;
       const change: CacheChange = { typeUrl, names: changed, at };
       for (const l of this.listeners) l(change);
     }

@@ -16,6 +16,9 @@ import type { ResourceCache } from './cache.js';
 import { encodeResponse } from './encode.js';
 import { Subscription } from './subscription.js';
 
+/** Suffix of system_version_info on the non-final responses of a split initial sync. */
+export const PARTIAL_SUFFIX = '/partial';
+
 /** Outstanding (un-ACKed) responses remembered per connection. */
 const MAX_OUTSTANDING = 64;
 
@@ -209,7 +212,11 @@ export class ProxyConnection {
         const buf = encodeResponse({
           typeUrl: sub.typeUrl,
           nonce,
-          systemVersion: this.hooks.systemVersion(),
+          // ambit extension: an initial sync split over several responses marks all
+          // but the last, so clients can report "synced" only once they hold everything.
+          systemVersion: sub.syncing
+            ? `${this.hooks.systemVersion()}${PARTIAL_SUFFIX}`
+            : this.hooks.systemVersion(),
           resources: chunk.resources,
           removed: chunk.removed,
         });

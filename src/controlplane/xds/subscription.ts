@@ -37,6 +37,8 @@ export class Subscription {
   /** Wildcard initial sync: versions the client holds, and the walk over the cache. */
   private known: Map<string, string> | undefined;
   private cursor: Iterator<CachedResource> | undefined;
+  /** Cache generation when the wildcard walk began: older versions reach the client through it. */
+  private walkGeneration = -1;
   private batches: (readonly string[])[] = [];
   private dirty = new Set<string>();
   /** Subscribed names that resolve to nothing: answered in removed_resources. */
@@ -104,6 +106,7 @@ export class Subscription {
     this.wildcard = true;
     this.known = known;
     this.cursor = this.cache.values(this.typeUrl);
+    this.walkGeneration = this.cache.generation;
     this.sent = new Map();
   }
 
@@ -188,6 +191,8 @@ export class Subscription {
       const r = this.cache.get(this.typeUrl, name);
       if (r && this.interested(r)) {
         if (this.holds(name) === r.version) return;
+        // A change queued before a wildcard walk began is already covered by the walk.
+        if (this.wildcard && r.generation <= this.walkGeneration) return;
         chunk.resources.push(r);
         size += r.frame.length;
         this.record(name, r.version);
