@@ -55,24 +55,30 @@ export type CacheListener = (change: CacheChange) => void;
 
 class TypeTable {
   readonly resources = new Map<string, CachedResource>();
-  /** alias → primary names carrying it. */
-  readonly aliasIndex = new Map<string, Set<string>>();
+  /** alias → primary name(s) carrying it; a plain string for the usual single owner (saves a Set each). */
+  readonly aliasIndex = new Map<string, string | Set<string>>();
   bytes = 0;
 
   index(r: CachedResource, add: boolean): void {
     for (const a of r.aliases) {
-      let set = this.aliasIndex.get(a);
+      const cur = this.aliasIndex.get(a);
       if (add) {
-        if (!set) {
-          set = new Set();
-          this.aliasIndex.set(a, set);
-        }
-        set.add(r.name);
-      } else if (set) {
-        set.delete(r.name);
-        if (set.size === 0) this.aliasIndex.delete(a);
+        if (cur === undefined || cur === r.name) this.aliasIndex.set(a, r.name);
+        else if (typeof cur === 'string') this.aliasIndex.set(a, new Set([cur, r.name]));
+        else cur.add(r.name);
+      } else if (cur === r.name) {
+        this.aliasIndex.delete(a);
+      } else if (cur instanceof Set) {
+        cur.delete(r.name);
+        if (cur.size === 1) this.aliasIndex.set(a, cur.values().next().value as string);
       }
     }
+  }
+
+  resolve(alias: string): ReadonlySet<string> {
+    const cur = this.aliasIndex.get(alias);
+    if (cur === undefined) return EMPTY;
+    return typeof cur === 'string' ? new Set([cur]) : cur;
   }
 }
 
@@ -166,7 +172,7 @@ export class ResourceCache {
 
   /** Primary names carrying `alias` (empty if none). */
   resolveAlias(typeUrl: string, alias: string): ReadonlySet<string> {
-    return this.tables.get(typeUrl)?.aliasIndex.get(alias) ?? EMPTY;
+    return this.tables.get(typeUrl)?.resolve(alias) ?? EMPTY;
   }
 
   /** Live iteration over a type's resources (sees later inserts, skips deletes). */
