@@ -224,4 +224,18 @@ describe('Subscription', () => {
     sub.onChange(['w0', 'w1', 'w2'], () => new Set(), 0);
     assert.equal(sub.next(1 << 20), undefined);
   });
+
+  test('on-demand reconnect: names re-subscribed with the versions held send only the diff', () => {
+    const cache = new ResourceCache();
+    fill(cache, 5);
+    const have = {
+      w1: cache.get(T, 'w1')?.version ?? '',
+      w2: 'old',
+      w4: cache.get(T, 'w4')?.version ?? '',
+    };
+    const sub = new Subscription(T, cache);
+    // ztunnel's reopening message: "*" netted out, names (one by alias), versions held.
+    sub.start(['*', 'w1', 'net/10.0.0.2'], ['*'], have);
+    assert.deepEqual(drain(sub), { sent: ['w2'], removed: ['w4'], responses: 1 });
+  });
 });
