@@ -34,29 +34,36 @@ function pathsFor(uri: StringMatch | undefined): string[] {
     const p = uri.prefix;
     if (p === '/') return ['/'];
     const base = p.endsWith('/') ? p.slice(0, -1) : p;
-    return [p, `${base}/x`, `${base}x`];
+    return [p, `${base}/x`, `${base}x`, ...(p.endsWith('/') ? [base] : [])];
   }
   const v = uri.regex === undefined ? undefined : fromRegex(uri.regex);
   return v === undefined ? [] : [v];
 }
 
-function requestFor(m: VsMatch, withConditions: boolean): SampleRequest | undefined {
-  const path = m.uri === undefined ? '/' : pathsFor(m.uri)[0];
-  if (path === undefined) return undefined;
-  const req: SampleRequest = { method: m.method?.exact ?? 'GET', path, headers: {}, query: {} };
-  if (!withConditions) return req;
+interface Line {
+  method: string;
+  path: string;
+}
+
+interface Conditions {
+  headers: Record<string, string>;
+  query: Record<string, string>;
+}
+
+function conditionsOf(m: VsMatch): Conditions | undefined {
+  const c: Conditions = { headers: {}, query: {} };
   for (const [k, sm] of Object.entries(m.headers ?? {})) {
     if (k.startsWith(':')) continue;
     const v = sampleValue(sm);
     if (v === undefined) return undefined;
-    req.headers[k.toLowerCase()] = v;
+    c.headers[k.toLowerCase()] = v;
   }
   for (const [k, sm] of Object.entries(m.queryParams ?? {})) {
     const v = sampleValue(sm);
     if (v === undefined) return undefined;
-    req.query[k] = v;
+    c.query[k] = v;
   }
-  return req;
+  return c;
 }
 
 export function sampleKey(r: SampleRequest): string {
@@ -65,23 +72,32 @@ export function sampleKey(r: SampleRequest): string {
   return `${r.method} ${r.path}${q ? `?${q}` : ''}${h ? ` [${h}]` : ''}`;
 }
 
-/** At most `limit` samples (default 64), in a stable order. */
+/**
+ * At most `limit` samples (default 64), in a stable order: every request line
+ * (method + path) any match names, crossed with every header/query condition
+ * set any match names, so overlaps between rules are exercised.
+ */
 export function samplesFor(http: readonly VsHttpRoute[], limit = 64): SampleRequest[] {
-  const out = new Map<string, SampleRequest>();
-  const push = (r: SampleRequest | undefined) => {
-    if (r !== undefined && out.size < limit && !out.has(sampleKey(r))) out.set(sampleKey(r), r);
-  };
-  push({ method: 'GET', path: '/', headers: {}, query: {} });
+  const lines = new Map<string, Line>([['GET /', { method: 'GET', path: '/' }]]);
+  const conds = new Map<string, Conditions>([['', { headers: {}, query: {} }]]);
   for (const rule of http) {
     for (const m of rule.match ?? []) {
-      push(requestFor(m, true));
-      push(requestFor(m, false));
-      const full = requestFor(m, true);
-      for (const path of pathsFor(m.uri).slice(1)) {
-        push({ method: 'GET', path, headers: {}, query: {} });
-        if (full !== undefined) push({ ...full, path });
+      const method = m.method?.exact ?? 'GET';
+      for (const path of pathsFor(m.uri)) {
+        lines.set(`${method} ${path}`, { method, path });
+        if (method !== 'GET') lines.set(`GET ${path}`, { method: 'GET', path });
       }
+      if (m.uri === undefined && method !== 'GET') lines.set(`${method} /`, { method, path: '/' });
+      const c = conditionsOf(m);
+      if (c !== undefined) conds.set(JSON.stringify(c), c);
     }
   }
-  return [...out.values()];
+  const out: SampleRequest[] = [];
+  for (const line of lines.values()) {
+    for (const c of conds.values()) {
+      if (out.length >= limit) return out;
+      out.push({ ...line, headers: { ...c.headers }, query: { ...c.query } });
+    }
+  }
+  return out;
 }
