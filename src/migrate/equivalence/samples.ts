@@ -79,7 +79,8 @@ export function sampleKey(r: SampleRequest): string {
  */
 export function samplesFor(http: readonly VsHttpRoute[], limit = 64): SampleRequest[] {
   const lines = new Map<string, Line>([['GET /', { method: 'GET', path: '/' }]]);
-  const conds = new Map<string, Conditions>([['', { headers: {}, query: {} }]]);
+  const empty: Conditions = { headers: {}, query: {} };
+  const conds = new Map<string, Conditions>([[JSON.stringify(empty), empty]]);
   for (const rule of http) {
     for (const m of rule.match ?? []) {
       const method = m.method?.exact ?? 'GET';
