@@ -77,7 +77,11 @@ export async function readCluster(src: ClusterSource): Promise<ManifestSet> {
   const cluster = kc.getCurrentCluster();
   if (cluster === null) throw new AmbitError(MigrateErrors.CLUSTER_READ, `kubeconfig ${src.kubeconfig} has no current cluster`);
   const base: RequestOptions = {};
-  await kc.applyToHTTPSOptions(base);
+  try {
+    await kc.applyToHTTPSOptions(base);
+  } catch (err) {
+    throw new AmbitError(MigrateErrors.CLUSTER_READ, `cannot use the credentials of ${src.kubeconfig}: ${String(err)}`, { cause: err });
+  }
   const server = cluster.server.replace(/\/+$/, '');
   const set: ManifestSet = { objects: [], problems: [] };
   const timeoutMs = src.timeoutMs ?? 15_000;
