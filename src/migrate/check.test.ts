@@ -12,9 +12,10 @@ import { checkHtml, checkMarkdown } from './report/check.js';
 
 const root = new URL('../..', import.meta.url).pathname;
 const fixtures = `${root}test/fixtures/migrate/cluster`;
+const broken = `${root}test/fixtures/migrate/broken/manifests.yaml.txt`;
 
 function load() {
-  const set = readManifests([fixtures]);
+  const set = readManifests([fixtures, broken]);
   return buildInventory(set.objects, set.problems);
 }
 
@@ -30,7 +31,10 @@ test('verdict per namespace on the bookinfo-style fixtures', () => {
   });
   const bookinfo = r.namespaces.find((n) => n.name === 'bookinfo');
   assert.deepEqual(
-    r.findings.filter((f) => f.namespace === 'bookinfo' && f.severity === 'blocker').map((f) => f.id).sort(),
+    r.findings
+      .filter((f) => f.namespace === 'bookinfo' && f.severity === 'blocker')
+      .map((f) => f.id)
+      .sort(),
     ['dr.loadBalancer.consistentHash', 'ef.headers', 'ef.lua', 'vs.fault'],
   );
   assert.equal(bookinfo?.waypoint, true);
@@ -39,13 +43,21 @@ test('verdict per namespace on the bookinfo-style fixtures', () => {
   assert.match(shopSteps[0] ?? '', /HBONE/); // NetworkPolicies before anything moves
   assert.ok(shopSteps.some((s) => s.includes('istio.io/rev-')));
   // Jobs with sidecars and the quitquitquit workaround
-  assert.ok(r.findings.some((f) => f.id === 'inj.job' && f.resource === 'Job reindex' && /quitquitquit/.test(f.detail)));
-  assert.ok(r.findings.some((f) => f.id === 'inj.pod.disabled' && f.resource === 'Deployment mongodb-v1'));
+  assert.ok(
+    r.findings.some(
+      (f) => f.id === 'inj.job' && f.resource === 'Job reindex' && /quitquitquit/.test(f.detail),
+    ),
+  );
+  assert.ok(
+    r.findings.some((f) => f.id === 'inj.pod.disabled' && f.resource === 'Deployment mongodb-v1'),
+  );
 });
 
 test('invalid YAML, unknown CRDs and partial objects are reported with file and index', () => {
   const r = check(load());
-  const broken = r.problems.filter((p) => p.source.file.endsWith('90-broken.yaml')).map((p) => [p.source.document, p.message.split(':')[0]]);
+  const broken = r.problems
+    .filter((p) => p.source.file.endsWith('manifests.yaml.txt'))
+    .map((p) => [p.source.document, p.message.split(':')[0]]);
   assert.deepEqual(broken.sort(), [
     [1, 'VirtualService half-written is partial or invalid (data/spec/hosts must be array)'],
     [2, 'invalid YAML'],
@@ -62,23 +74,69 @@ test('every converted object validates against its schema; samples agree', () =>
   assert.ok(all.length > 20);
   for (const o of all) assert.equal(schemaError(o), undefined, JSON.stringify(o));
   const kinds = new Set(all.map((o) => o.kind));
-  for (const k of ['HTTPRoute', 'Gateway', 'Service', 'BackendPolicy', 'RateLimitPolicy', 'AuthorizationPolicy', 'NetworkPolicy', 'Namespace']) assert.ok(kinds.has(k), k);
+  for (const k of [
+    'HTTPRoute',
+    'Gateway',
+    'Service',
+    'BackendPolicy',
+    'RateLimitPolicy',
+    'AuthorizationPolicy',
+    'NetworkPolicy',
+    'Namespace',
+  ])
+    assert.ok(kinds.has(k), k);
   for (const e of c.equivalence) assert.equal(e.mismatches, 0, e.virtualService);
   const gw = all.find((o) => o.kind === 'Gateway') as { spec: unknown };
-  assert.deepEqual(gw.spec, { gatewayClassName: 'istio-waypoint', listeners: [{ name: 'mesh', port: 15008, protocol: 'HBONE' }] });
-  const route = all.find((o) => o.kind === 'HTTPRoute' && (o.metadata as { name: string }).name === 'reviews') as { spec: { parentRefs: unknown } };
+  assert.deepEqual(gw.spec, {
+    gatewayClassName: 'istio-waypoint',
+    listeners: [{ name: 'mesh', port: 15008, protocol: 'HBONE' }],
+  });
+  const route = all.find(
+    (o) => o.kind === 'HTTPRoute' && (o.metadata as { name: string }).name === 'reviews',
+  ) as { spec: { parentRefs: unknown } };
   assert.deepEqual(route.spec.parentRefs, [{ group: '', kind: 'Service', name: 'reviews' }]);
   const rl = all.find((o) => o.kind === 'RateLimitPolicy') as { spec: unknown };
-  assert.deepEqual(rl.spec, { targetRefs: [{ group: '', kind: 'Service', name: 'cart' }], local: { requests: 10, interval: '1m', burst: 20 } });
+  assert.deepEqual(rl.spec, {
+    targetRefs: [{ group: '', kind: 'Service', name: 'cart' }],
+    local: { requests: 10, interval: '1m', burst: 20 },
+  });
 });
 
 test('schemas reject broken output (typed models and ambit policy zod schemas)', () => {
-  assert.match(schemaError({ apiVersion: 'gateway.networking.k8s.io/v1', kind: 'HTTPRoute', metadata: { name: 'x' }, spec: { parentRefs: [{ name: 3 }] } }) ?? '', /parentRefs/);
-  assert.match(schemaError({ apiVersion: 'security.istio.io/v1', kind: 'AuthorizationPolicy', metadata: { name: 'x' }, spec: { action: 'MAYBE' } }) ?? '', /action/);
-  const bp = { apiVersion: 'policy.ambit.dev/v1alpha1', kind: 'BackendPolicy', metadata: { name: 'x', namespace: 'y' }, spec: { targetRefs: [{ group: '', kind: 'Service', name: 's' }] } };
+  assert.match(
+    schemaError({
+      apiVersion: 'gateway.networking.k8s.io/v1',
+      kind: 'HTTPRoute',
+      metadata: { name: 'x' },
+      spec: { parentRefs: [{ name: 3 }] },
+    }) ?? '',
+    /parentRefs/,
+  );
+  assert.match(
+    schemaError({
+      apiVersion: 'security.istio.io/v1',
+      kind: 'AuthorizationPolicy',
+      metadata: { name: 'x' },
+      spec: { action: 'MAYBE' },
+    }) ?? '',
+    /action/,
+  );
+  const bp = {
+    apiVersion: 'policy.ambit.dev/v1alpha1',
+    kind: 'BackendPolicy',
+    metadata: { name: 'x', namespace: 'y' },
+    spec: { targetRefs: [{ group: '', kind: 'Service', name: 's' }] },
+  };
   assert.equal(validateAmbitPolicy(bp), undefined);
-  assert.match(validateAmbitPolicy({ ...bp, spec: { ...bp.spec, outlierDetection: { interval: 'soon' } } }) ?? '', /interval/);
-  assert.match(validateAmbitPolicy({ ...bp, spec: { ...bp.spec, retries: 3 } }) ?? '', /retries|Unrecognized/);
+  assert.match(
+    validateAmbitPolicy({ ...bp, spec: { ...bp.spec, outlierDetection: { interval: 'soon' } } }) ??
+      '',
+    /interval/,
+  );
+  assert.match(
+    validateAmbitPolicy({ ...bp, spec: { ...bp.spec, retries: 3 } }) ?? '',
+    /retries|Unrecognized/,
+  );
 });
 
 test('markdown and html reports; html escapes input', () => {

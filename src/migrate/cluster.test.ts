@@ -16,17 +16,41 @@ import { buildInventory } from './inventory.js';
 // that are "not installed", 403 for one kind, pagination for services.
 function fakeApiServer(seen: string[], tls: { key: Buffer; cert: Buffer }) {
   const lists: Record<string, unknown> = {
-    '/api/v1/namespaces': { apiVersion: 'v1', kind: 'NamespaceList', items: [{ metadata: { name: 'shop', labels: { 'istio-injection': 'enabled' } } }] },
-    '/api/v1/nodes': { apiVersion: 'v1', kind: 'NodeList', items: [{ metadata: { name: 'n1' } }, { metadata: { name: 'n2' } }] },
+    '/api/v1/namespaces': {
+      apiVersion: 'v1',
+      kind: 'NamespaceList',
+      items: [{ metadata: { name: 'shop', labels: { 'istio-injection': 'enabled' } } }],
+    },
+    '/api/v1/nodes': {
+      apiVersion: 'v1',
+      kind: 'NodeList',
+      items: [{ metadata: { name: 'n1' } }, { metadata: { name: 'n2' } }],
+    },
     '/apis/apps/v1/deployments': {
       apiVersion: 'apps/v1',
       kind: 'DeploymentList',
-      items: [{ metadata: { name: 'web', namespace: 'shop' }, spec: { selector: { matchLabels: { app: 'web' } }, template: { metadata: { labels: { app: 'web' } }, spec: { containers: [{ name: 'web', image: 'x' }] } } } }],
+      items: [
+        {
+          metadata: { name: 'web', namespace: 'shop' },
+          spec: {
+            selector: { matchLabels: { app: 'web' } },
+            template: {
+              metadata: { labels: { app: 'web' } },
+              spec: { containers: [{ name: 'web', image: 'x' }] },
+            },
+          },
+        },
+      ],
     },
     '/apis/networking.istio.io/v1beta1/virtualservices': {
       apiVersion: 'networking.istio.io/v1beta1',
       kind: 'VirtualServiceList',
-      items: [{ metadata: { name: 'web', namespace: 'shop' }, spec: { hosts: ['web'], http: [{ route: [{ destination: { host: 'web' } }] }] } }],
+      items: [
+        {
+          metadata: { name: 'web', namespace: 'shop' },
+          spec: { hosts: ['web'], http: [{ route: [{ destination: { host: 'web' } }] }] },
+        },
+      ],
     },
   };
   return createServer(tls, (req: IncomingMessage, res) => {
@@ -35,8 +59,18 @@ function fakeApiServer(seen: string[], tls: { key: Buffer; cert: Buffer }) {
     res.setHeader('content-type', 'application/json');
     if (url.pathname === '/api/v1/services') {
       const page2 = url.searchParams.get('continue') === 'p2';
-      const svc = (name: string) => ({ metadata: { name, namespace: 'shop' }, spec: { selector: { app: name }, ports: [{ port: 80 }] } });
-      res.end(JSON.stringify({ apiVersion: 'v1', kind: 'ServiceList', metadata: page2 ? {} : { continue: 'p2' }, items: [svc(page2 ? 'web' : 'db')] }));
+      const svc = (name: string) => ({
+        metadata: { name, namespace: 'shop' },
+        spec: { selector: { app: name }, ports: [{ port: 80 }] },
+      });
+      res.end(
+        JSON.stringify({
+          apiVersion: 'v1',
+          kind: 'ServiceList',
+          metadata: page2 ? {} : { continue: 'p2' },
+          items: [svc(page2 ? 'web' : 'db')],
+        }),
+      );
       return;
     }
     if (url.pathname === '/apis/security.istio.io/v1/authorizationpolicies') {
@@ -57,7 +91,29 @@ function fakeApiServer(seen: string[], tls: { key: Buffer; cert: Buffer }) {
 function selfSigned(dir: string): { key: Buffer; cert: Buffer } {
   const key = join(dir, 'key.pem');
   const cert = join(dir, 'cert.pem');
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-keyout',
+      key,
+      '-out',
+      cert,
+      '-days',
+      '1',
+      '-subj',
+      '/CN=127.0.0.1',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1',
+    ],
+    { stdio: 'ignore' },
+  );
   return { key: readFileSync(key), cert: readFileSync(cert) };
 }
 
@@ -94,12 +150,18 @@ test('lists the kinds from a live API server with the kubeconfig credentials', a
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   t.after(() => server.close());
   const { port } = server.address() as AddressInfo;
-  const set = await readCluster({ kubeconfig: kubeconfig(dir, `https://127.0.0.1:${port}`, tls.cert), context: 'fake' });
+  const set = await readCluster({
+    kubeconfig: kubeconfig(dir, `https://127.0.0.1:${port}`, tls.cert),
+    context: 'fake',
+  });
   assert.ok(seen.every((s) => s.startsWith('Bearer test-token ')));
   // v1 VirtualServices 404 → falls back to v1beta1
   assert.ok(seen.some((s) => s.endsWith('/apis/networking.istio.io/v1/virtualservices')));
   const inv = buildInventory(set.objects, set.problems);
-  assert.deepEqual(inv.services.map((s) => s.meta.name), ['db', 'web']);
+  assert.deepEqual(
+    inv.services.map((s) => s.meta.name),
+    ['db', 'web'],
+  );
   assert.equal(inv.nodes, 2);
   assert.equal(inv.virtualServices.length, 1);
   assert.equal(inv.workloads.length, 1);
@@ -116,5 +178,8 @@ test('an unreachable API server is an AMBIT_MIGRATE_CLUSTER_READ error', async (
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   await new Promise<void>((resolve) => server.close(() => resolve()));
-  await assert.rejects(readCluster({ kubeconfig: kubeconfig(dir, `https://127.0.0.1:${port}`, tls.cert) }), (err) => isAmbitError(err, MigrateErrors.CLUSTER_READ));
+  await assert.rejects(
+    readCluster({ kubeconfig: kubeconfig(dir, `https://127.0.0.1:${port}`, tls.cert) }),
+    (err) => isAmbitError(err, MigrateErrors.CLUSTER_READ),
+  );
 });

@@ -5,7 +5,12 @@
  * describes what convert would write.
  */
 import { analyzeEnvoyFilter } from './analyze/envoyfilter.js';
-import { analyzeNamespaceInjection, analyzeWorkloadInjection, hasSidecar, namespaceInjected } from './analyze/injection.js';
+import {
+  analyzeNamespaceInjection,
+  analyzeWorkloadInjection,
+  hasSidecar,
+  namespaceInjected,
+} from './analyze/injection.js';
 import { analyzeNetworkPolicies } from './analyze/netpol.js';
 import { analyzeSecurity } from './analyze/security.js';
 import { needsRetarget, retarget } from './convert/authz.js';
@@ -42,7 +47,19 @@ export interface Conversion {
   invalid: { object: string; error: string }[];
 }
 
-const APPLY_ORDER = ['Namespace', 'NetworkPolicy', 'Gateway', 'Service', 'ReferenceGrant', 'HTTPRoute', 'BackendPolicy', 'RateLimitPolicy', 'RequestAuthentication', 'AuthorizationPolicy', 'WasmPlugin'];
+const APPLY_ORDER = [
+  'Namespace',
+  'NetworkPolicy',
+  'Gateway',
+  'Service',
+  'ReferenceGrant',
+  'HTTPRoute',
+  'BackendPolicy',
+  'RateLimitPolicy',
+  'RequestAuthentication',
+  'AuthorizationPolicy',
+  'WasmPlugin',
+];
 
 function nsOf(o: Record<string, unknown>): string {
   const m = o.metadata as { namespace?: string; name: string };
@@ -58,7 +75,8 @@ export function convert(inv: Inventory): Conversion {
   const findings: Finding[] = [];
   const objects: Record<string, unknown>[] = [];
   const retire = new Map<string, Set<string>>();
-  const retireIn = (ns: string, what: string) => retire.set(ns, (retire.get(ns) ?? new Set()).add(what));
+  const retireIn = (ns: string, what: string) =>
+    retire.set(ns, (retire.get(ns) ?? new Set()).add(what));
 
   const routes = convertRoutes(inv);
   findings.push(...routes.findings);
@@ -68,7 +86,8 @@ export function convert(inv: Inventory): Conversion {
   const drs = convertDestinationRules(inv, routes.subsets);
   findings.push(...drs.findings);
   objects.push(...drs.objects);
-  for (const dr of inv.destinationRules) retireIn(dr.meta.namespace, `DestinationRule ${dr.meta.name}`);
+  for (const dr of inv.destinationRules)
+    retireIn(dr.meta.namespace, `DestinationRule ${dr.meta.name}`);
 
   for (const ef of inv.envoyFilters) {
     const r = analyzeEnvoyFilter(inv, ef);
@@ -78,20 +97,28 @@ export function convert(inv: Inventory): Conversion {
   }
 
   const grants = new Map<string, Set<string>>();
-  for (const g of routes.grants) grants.set(`${g.from}|${g.to}`, (grants.get(`${g.from}|${g.to}`) ?? new Set()).add(g.name));
+  for (const g of routes.grants)
+    grants.set(`${g.from}|${g.to}`, (grants.get(`${g.from}|${g.to}`) ?? new Set()).add(g.name));
   for (const [key, names] of grants) {
     const [from = '', to = ''] = key.split('|');
     objects.push(referenceGrant(from, to, [...names].sort()));
   }
 
   const waypoints = new Set<string>();
-  for (const o of objects) if (o.kind !== 'ReferenceGrant' && o.kind !== 'Service') waypoints.add(nsOf(o));
-  const policies = [...inv.authorizationPolicies, ...inv.requestAuthentications, ...inv.wasmPlugins];
-  for (const p of policies) if (needsRetarget(p, false) !== undefined) waypoints.add(p.meta.namespace);
+  for (const o of objects)
+    if (o.kind !== 'ReferenceGrant' && o.kind !== 'Service') waypoints.add(nsOf(o));
+  const policies = [
+    ...inv.authorizationPolicies,
+    ...inv.requestAuthentications,
+    ...inv.wasmPlugins,
+  ];
+  for (const p of policies)
+    if (needsRetarget(p, false) !== undefined) waypoints.add(p.meta.namespace);
   for (const p of policies) {
     const id = needsRetarget(p, waypoints.has(p.meta.namespace));
     if (id === undefined) {
-      if (p.kind === 'AuthorizationPolicy') findings.push(finding('ap.l4', itemContext(p), 'L4 rules only'));
+      if (p.kind === 'AuthorizationPolicy')
+        findings.push(finding('ap.l4', itemContext(p), 'L4 rules only'));
       continue;
     }
     const r = retarget(inv, p, id);
@@ -102,7 +129,12 @@ export function convert(inv: Inventory): Conversion {
   findings.push(...analyzeSecurity(inv));
   for (const s of inv.sidecars) retireIn(s.meta.namespace, `Sidecar ${s.meta.name}`);
 
-  const names = new Set<string>([...inv.namespaces.keys(), ...inv.workloads.map((w) => w.meta.namespace), ...objects.map(nsOf), ...findings.map((f) => f.namespace)]);
+  const names = new Set<string>([
+    ...inv.namespaces.keys(),
+    ...inv.workloads.map((w) => w.meta.namespace),
+    ...objects.map(nsOf),
+    ...findings.map((f) => f.namespace),
+  ]);
   const plans: NamespacePlan[] = [];
   for (const ns of [...names].sort()) {
     const labels = inv.namespaces.get(ns)?.meta.labels ?? {};
@@ -125,7 +157,11 @@ export function convert(inv: Inventory): Conversion {
       waypoint: waypoints.has(ns),
       objects: own,
       retire: [...(retire.get(ns) ?? [])].sort(),
-      optOut: enrolled ? workloads.filter((w) => !hasSidecar(inv, w) && !w.template.spec?.hostNetwork).map((w) => `${w.kind.toLowerCase()}/${w.meta.name}`) : [],
+      optOut: enrolled
+        ? workloads
+            .filter((w) => !hasSidecar(inv, w) && !w.template.spec?.hostNetwork)
+            .map((w) => `${w.kind.toLowerCase()}/${w.meta.name}`)
+        : [],
       dropLabels: ['istio-injection', 'istio.io/rev'].filter((l) => labels[l] !== undefined),
     });
   }
@@ -141,8 +177,10 @@ export function convert(inv: Inventory): Conversion {
 
   const equivalence: EquivalenceResult[] = [];
   for (const pair of routes.pairs) {
-    const attached = routes.routes.filter((r: HTTPRouteObject) =>
-      r.metadata.namespace === pair.parent.namespace && r.spec.parentRefs.some((p) => p.name === pair.parent.name),
+    const attached = routes.routes.filter(
+      (r: HTTPRouteObject) =>
+        r.metadata.namespace === pair.parent.namespace &&
+        r.spec.parentRefs.some((p) => p.name === pair.parent.name),
     );
     const result = checkEquivalence({
       virtualService: `${pair.vs.meta.namespace}/${pair.vs.meta.name}`,
@@ -154,7 +192,13 @@ export function convert(inv: Inventory): Conversion {
     });
     equivalence.push(result);
     if (result.mismatches > 0) {
-      findings.push(finding('vs.equivalence', itemContext(pair.vs), `${result.mismatches} of ${result.rows.length} sample requests to ${pair.host} route differently`));
+      findings.push(
+        finding(
+          'vs.equivalence',
+          itemContext(pair.vs),
+          `${result.mismatches} of ${result.rows.length} sample requests to ${pair.host} route differently`,
+        ),
+      );
     }
   }
   return { namespaces: plans, findings, equivalence, invalid };

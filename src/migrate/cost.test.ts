@@ -10,9 +10,20 @@ import { buildInventory } from './inventory.js';
 import { cpuMillicores, memoryMiB } from './quantity.js';
 
 test('quantities', () => {
-  const cpu: [string, number | undefined][] = [['100m', 100], ['0.5', 500], ['2', 2000], ['x', undefined]];
+  const cpu: [string, number | undefined][] = [
+    ['100m', 100],
+    ['0.5', 500],
+    ['2', 2000],
+    ['x', undefined],
+  ];
   for (const [q, want] of cpu) assert.equal(cpuMillicores(q), want, q);
-  const mem: [string, number | undefined][] = [['128Mi', 128], ['1Gi', 1024], ['1048576', 1], ['1G', 1e9 / 1024 ** 2], ['1Zi', undefined]];
+  const mem: [string, number | undefined][] = [
+    ['128Mi', 128],
+    ['1Gi', 1024],
+    ['1048576', 1],
+    ['1G', 1e9 / 1024 ** 2],
+    ['1Zi', undefined],
+  ];
   for (const [q, want] of mem) assert.equal(memoryMiB(q), want, q);
 });
 
@@ -57,13 +68,23 @@ spec: {containers: [{name: x, image: x}]}
 test('sidecar reservations against node proxies and waypoints', () => {
   const set = parseManifestText(yaml, 'c.yaml');
   const inv = buildInventory(set.objects);
-  const r = cost(inv, convert(inv), { nodes: 5, figures: { nodeProxy: DEFAULT_NODE_PROXY, waypoint: { cpuMillicores: 100, memoryMiB: 128 }, source: 'test' } });
+  const r = cost(inv, convert(inv), {
+    nodes: 5,
+    figures: {
+      nodeProxy: DEFAULT_NODE_PROXY,
+      waypoint: { cpuMillicores: 100, memoryMiB: 128 },
+      source: 'test',
+    },
+  });
   // 4×250m + 5×100m (DaemonSet: one per node) + 10m; the ReplicaSet's pod is not counted twice
-  assert.deepEqual(r.sidecars.map((s) => [s.workload, s.pods, s.requests.cpuMillicores, s.from]), [
-    ['Deployment annotated', 4, 250, 'annotations'],
-    ['DaemonSet agent', 5, 100, 'defaults'],
-    ['Pod injected', 1, 10, 'istio-proxy container'],
-  ]);
+  assert.deepEqual(
+    r.sidecars.map((s) => [s.workload, s.pods, s.requests.cpuMillicores, s.from]),
+    [
+      ['Deployment annotated', 4, 250, 'annotations'],
+      ['DaemonSet agent', 5, 100, 'defaults'],
+      ['Pod injected', 1, 10, 'istio-proxy container'],
+    ],
+  );
   assert.equal(r.sidecarTotal.cpuMillicores, 1510);
   assert.equal(r.sidecarTotal.memoryMiB, 4 * 256 + 5 * 128 + 40);
   assert.equal(r.ambient.cpuMillicores, 5 * 200);
@@ -77,9 +98,15 @@ test('per-proxy figures come from the benchmark file when present', (t) => {
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const file = join(dir, 'latest.json');
   assert.equal(ambientFigures(file).source, 'defaults');
-  writeFileSync(file, JSON.stringify({ proxies: { ztunnel: { cpuMillicores: 60, memoryMiB: 12 } } }));
+  writeFileSync(
+    file,
+    JSON.stringify({ proxies: { ztunnel: { cpuMillicores: 60, memoryMiB: 12 } } }),
+  );
   const f = ambientFigures(file);
-  assert.deepEqual([f.nodeProxy, f.waypoint.cpuMillicores, f.source], [{ cpuMillicores: 60, memoryMiB: 12 }, 100, file]);
+  assert.deepEqual(
+    [f.nodeProxy, f.waypoint.cpuMillicores, f.source],
+    [{ cpuMillicores: 60, memoryMiB: 12 }, 100, file],
+  );
   writeFileSync(file, '{not json');
   assert.match(ambientFigures(file).source, /not valid JSON/);
 });

@@ -26,7 +26,10 @@ export const DEFAULT_NODE_PROXY: ProxyFigures = { cpuMillicores: 200, memoryMiB:
 /** Waypoint reservation per replica when no benchmark is present (Istio's waypoint defaults). */
 export const DEFAULT_WAYPOINT: ProxyFigures = { cpuMillicores: 100, memoryMiB: 128 };
 
-const Figures = z.object({ cpuMillicores: z.number().nonnegative(), memoryMiB: z.number().nonnegative() });
+const Figures = z.object({
+  cpuMillicores: z.number().nonnegative(),
+  memoryMiB: z.number().nonnegative(),
+});
 const BenchFile = z.object({
   proxies: z.object({ ztunnel: Figures.optional(), waypoint: Figures.optional() }),
 });
@@ -40,11 +43,19 @@ export interface AmbientFigures {
 
 /** Reads `proxies.ztunnel` / `proxies.waypoint` from a benchmark results file, if it exists and parses. */
 export function ambientFigures(benchFile: string | undefined): AmbientFigures {
-  const defaults = { nodeProxy: DEFAULT_NODE_PROXY, waypoint: DEFAULT_WAYPOINT, source: 'defaults' };
+  const defaults = {
+    nodeProxy: DEFAULT_NODE_PROXY,
+    waypoint: DEFAULT_WAYPOINT,
+    source: 'defaults',
+  };
   if (benchFile === undefined || !existsSync(benchFile)) return defaults;
   try {
     const parsed = BenchFile.safeParse(JSON.parse(readFileSync(benchFile, 'utf8')));
-    if (!parsed.success) return { ...defaults, source: `defaults (${benchFile} has no proxies.ztunnel/waypoint figures)` };
+    if (!parsed.success)
+      return {
+        ...defaults,
+        source: `defaults (${benchFile} has no proxies.ztunnel/waypoint figures)`,
+      };
     return {
       nodeProxy: parsed.data.proxies.ztunnel ?? DEFAULT_NODE_PROXY,
       waypoint: parsed.data.proxies.waypoint ?? DEFAULT_WAYPOINT,
@@ -70,7 +81,11 @@ export interface CostReport {
   sidecars: SidecarRow[];
   /** Jobs/CronJobs with sidecars, left out of the steady-state totals. */
   transient: string[];
-  sidecarTotal: ProxyFigures & { proxies: number; limitCpuMillicores: number; limitMemoryMiB: number };
+  sidecarTotal: ProxyFigures & {
+    proxies: number;
+    limitCpuMillicores: number;
+    limitMemoryMiB: number;
+  };
   ambient: ProxyFigures & { nodeProxies: number; waypoints: number; figures: AmbientFigures };
   saving: { vcpu: number; gib: number; cpuPercent: number; memoryPercent: number };
 }
@@ -83,13 +98,22 @@ export interface CostOptions {
   sidecarRequests?: ProxyFigures;
 }
 
-function sidecarOf(w: Workload, dflt: ProxyFigures): Pick<SidecarRow, 'requests' | 'limits' | 'from'> {
+function sidecarOf(
+  w: Workload,
+  dflt: ProxyFigures,
+): Pick<SidecarRow, 'requests' | 'limits' | 'from'> {
   const proxy = (w.template.spec?.containers ?? []).find((c) => c.name === 'istio-proxy');
   if (proxy?.resources !== undefined) {
     const r = proxy.resources;
     return {
-      requests: { cpuMillicores: cpuMillicores(r.requests?.cpu) ?? 0, memoryMiB: memoryMiB(r.requests?.memory) ?? 0 },
-      limits: { cpuMillicores: cpuMillicores(r.limits?.cpu) ?? 0, memoryMiB: memoryMiB(r.limits?.memory) ?? 0 },
+      requests: {
+        cpuMillicores: cpuMillicores(r.requests?.cpu) ?? 0,
+        memoryMiB: memoryMiB(r.requests?.memory) ?? 0,
+      },
+      limits: {
+        cpuMillicores: cpuMillicores(r.limits?.cpu) ?? 0,
+        memoryMiB: memoryMiB(r.limits?.memory) ?? 0,
+      },
       from: 'istio-proxy container',
     };
   }
@@ -101,7 +125,10 @@ function sidecarOf(w: Workload, dflt: ProxyFigures): Pick<SidecarRow, 'requests'
   const annotated = [cpu, mem, cpuL, memL].some((x) => x !== undefined);
   return {
     requests: { cpuMillicores: cpu ?? dflt.cpuMillicores, memoryMiB: mem ?? dflt.memoryMiB },
-    limits: { cpuMillicores: cpuL ?? ISTIO_SIDECAR_LIMITS.cpuMillicores, memoryMiB: memL ?? ISTIO_SIDECAR_LIMITS.memoryMiB },
+    limits: {
+      cpuMillicores: cpuL ?? ISTIO_SIDECAR_LIMITS.cpuMillicores,
+      memoryMiB: memL ?? ISTIO_SIDECAR_LIMITS.memoryMiB,
+    },
     from: annotated ? 'annotations' : 'defaults',
   };
 }
@@ -120,7 +147,12 @@ export function cost(inv: Inventory, conversion: Conversion, options: CostOption
       continue;
     }
     const pods = w.perNode ? options.nodes : w.replicas;
-    sidecars.push({ namespace: w.meta.namespace, workload: `${w.kind} ${w.meta.name}`, pods, ...sidecarOf(w, dflt) });
+    sidecars.push({
+      namespace: w.meta.namespace,
+      workload: `${w.kind} ${w.meta.name}`,
+      pods,
+      ...sidecarOf(w, dflt),
+    });
   }
   const sum = (f: (r: SidecarRow) => number) => sidecars.reduce((acc, r) => acc + f(r) * r.pods, 0);
   const sidecarTotal = {
@@ -130,15 +162,18 @@ export function cost(inv: Inventory, conversion: Conversion, options: CostOption
     limitCpuMillicores: sum((r) => r.limits.cpuMillicores),
     limitMemoryMiB: sum((r) => r.limits.memoryMiB),
   };
-  const waypoints = conversion.namespaces.filter((n) => n.waypoint).length * (options.waypointReplicas ?? 1);
+  const waypoints =
+    conversion.namespaces.filter((n) => n.waypoint).length * (options.waypointReplicas ?? 1);
   const ambient = {
     nodeProxies: options.nodes,
     waypoints,
-    cpuMillicores: options.nodes * figures.nodeProxy.cpuMillicores + waypoints * figures.waypoint.cpuMillicores,
+    cpuMillicores:
+      options.nodes * figures.nodeProxy.cpuMillicores + waypoints * figures.waypoint.cpuMillicores,
     memoryMiB: options.nodes * figures.nodeProxy.memoryMiB + waypoints * figures.waypoint.memoryMiB,
     figures,
   };
-  const pct = (before: number, after: number) => (before === 0 ? 0 : round(((before - after) / before) * 100, 1));
+  const pct = (before: number, after: number) =>
+    before === 0 ? 0 : round(((before - after) / before) * 100, 1);
   return {
     nodes: options.nodes,
     sidecars,

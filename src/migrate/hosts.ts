@@ -25,7 +25,8 @@ export function resolveHost(inv: Inventory, host: string, fromNamespace: string)
     if (service !== undefined) return { kind: 'service', namespace: ns, name, service };
   }
   const se = inv.serviceEntries.find((s) => (s.spec.hosts ?? []).includes(host));
-  if (se !== undefined) return { kind: 'serviceEntry', namespace: se.meta.namespace, name: se.meta.name };
+  if (se !== undefined)
+    return { kind: 'serviceEntry', namespace: se.meta.namespace, name: se.meta.name };
   return { kind: 'unknown' };
 }
 

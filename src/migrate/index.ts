@@ -3,11 +3,16 @@
  * `convert` (the ambient configuration and a route-equivalence table) and
  * `cost` (sidecar reservations against the ambient data plane).
  */
-export { AMBIT_POLICY_API_VERSION, type BackendPolicy, type RateLimitPolicy, validateAmbitPolicy } from './ambit-policies.js';
+export {
+  AMBIT_POLICY_API_VERSION,
+  type BackendPolicy,
+  type RateLimitPolicy,
+  validateAmbitPolicy,
+} from './ambit-policies.js';
 export { type CheckReport, check, type NamespaceReport, type Verdict } from './check.js';
 export { type ClusterSource, readCluster } from './cluster.js';
-export { type Conversion, convert, type NamespacePlan } from './convert.js';
 export type { HTTPRouteObject } from './convert/gw.js';
+export { type Conversion, convert, type NamespacePlan } from './convert.js';
 export { type AmbientFigures, ambientFigures, type CostReport, cost } from './cost.js';
 export { checkEquivalence, type EquivalenceResult, type SampleRow } from './equivalence/check.js';
 export { evaluateHttpRoutes } from './equivalence/route-eval.js';

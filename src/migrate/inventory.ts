@@ -266,7 +266,9 @@ export function buildInventory(
   return { ...inv, nodes };
 }
 
-function controllerOf(obj: Readonly<Record<string, unknown>>): { kind: string; name: string } | undefined {
+function controllerOf(
+  obj: Readonly<Record<string, unknown>>,
+): { kind: string; name: string } | undefined {
   const refs = (obj.metadata as { ownerReferences?: unknown } | undefined)?.ownerReferences;
   if (!Array.isArray(refs)) return undefined;
   for (const r of refs as { kind?: string; name?: string; controller?: boolean }[]) {
@@ -288,10 +290,16 @@ function workloadOf(
   let replicas = 1;
   switch (kind) {
     case 'Pod':
-      template = { metadata: obj.metadata as PodTemplateShape['metadata'], spec: spec as PodTemplateShape['spec'] };
+      template = {
+        metadata: obj.metadata as PodTemplateShape['metadata'],
+        spec: spec as PodTemplateShape['spec'],
+      };
       break;
     case 'CronJob': {
-      const job = ((spec.jobTemplate as Record<string, unknown> | undefined)?.spec ?? {}) as Record<string, unknown>;
+      const job = ((spec.jobTemplate as Record<string, unknown> | undefined)?.spec ?? {}) as Record<
+        string,
+        unknown
+      >;
       template = (job.template ?? {}) as PodTemplateShape;
       replicas = typeof job.parallelism === 'number' ? job.parallelism : 1;
       break;

@@ -67,10 +67,7 @@ const MODELS: ReadonlyMap<string, ModelEntry> = new Map([
   ['networking.istio.io/EnvoyFilter', entry(EnvoyFilter, 'networking.istio.io/v1alpha3')],
   ['security.istio.io/AuthorizationPolicy', entry(AuthorizationPolicy, 'security.istio.io/v1')],
   ['security.istio.io/PeerAuthentication', entry(PeerAuthentication, 'security.istio.io/v1')],
-  [
-    'security.istio.io/RequestAuthentication',
-    entry(RequestAuthentication, 'security.istio.io/v1'),
-  ],
+  ['security.istio.io/RequestAuthentication', entry(RequestAuthentication, 'security.istio.io/v1')],
   ['extensions.istio.io/WasmPlugin', entry(WasmPlugin, 'extensions.istio.io/v1alpha1')],
   ['gateway.networking.k8s.io/HTTPRoute', entry(HTTPRoute, 'gateway.networking.k8s.io/v1')],
   ['gateway.networking.k8s.io/Gateway', entry(Gateway, 'gateway.networking.k8s.io/v1')],

@@ -79,7 +79,11 @@ export interface VsHttpRoute {
   };
   directResponse?: { status: number };
   delegate?: { name?: string; namespace?: string };
-  rewrite?: { uri?: string; authority?: string; uriRegexRewrite?: { match?: string; rewrite?: string } };
+  rewrite?: {
+    uri?: string;
+    authority?: string;
+    uriRegexRewrite?: { match?: string; rewrite?: string };
+  };
   timeout?: string;
   retries?: {
     attempts?: number;
@@ -110,7 +114,10 @@ export interface VirtualServiceSpec {
 export interface TrafficPolicy {
   connectionPool?: {
     tcp?: Record<string, unknown> & { maxConnections?: number };
-    http?: Record<string, unknown> & { http1MaxPendingRequests?: number; http2MaxRequests?: number };
+    http?: Record<string, unknown> & {
+      http1MaxPendingRequests?: number;
+      http2MaxRequests?: number;
+    };
   };
   outlierDetection?: Record<string, unknown> & {
     consecutive5xxErrors?: number;
@@ -144,7 +151,12 @@ export interface EnvoyFilterSpec {
   targetRefs?: unknown[];
   configPatches?: {
     applyTo?: string;
-    match?: { context?: string; listener?: unknown; routeConfiguration?: unknown; cluster?: unknown };
+    match?: {
+      context?: string;
+      listener?: unknown;
+      routeConfiguration?: unknown;
+      cluster?: unknown;
+    };
     patch?: { operation?: string; value?: Record<string, unknown> };
   }[];
 }
@@ -172,7 +184,10 @@ export interface ContainerShape {
   name: string;
   command?: string[];
   args?: string[];
-  resources?: { requests?: Record<string, string | number>; limits?: Record<string, string | number> };
+  resources?: {
+    requests?: Record<string, string | number>;
+    limits?: Record<string, string | number>;
+  };
   livenessProbe?: Record<string, unknown>;
   readinessProbe?: Record<string, unknown>;
   startupProbe?: Record<string, unknown>;

@@ -17,11 +17,16 @@ export function selectedWorkloads(
 }
 
 /** Services whose selector picks any of the workloads' pods. */
-export function servicesFor(inv: Inventory, workloads: readonly Workload[]): Item<ServiceSpecShape>[] {
+export function servicesFor(
+  inv: Inventory,
+  workloads: readonly Workload[],
+): Item<ServiceSpecShape>[] {
   return inv.services.filter((s) => {
     const sel = s.spec.selector;
     if (sel === undefined || Object.keys(sel).length === 0) return false;
-    return workloads.some((w) => w.meta.namespace === s.meta.namespace && matchLabels(sel, podLabels(w)));
+    return workloads.some(
+      (w) => w.meta.namespace === s.meta.namespace && matchLabels(sel, podLabels(w)),
+    );
   });
 }
 

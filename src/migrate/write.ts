@@ -18,24 +18,38 @@ export function samplesDocument(c: Conversion): unknown {
     virtualService: e.virtualService,
     host: e.host,
     routes: e.routes,
-    samples: e.rows.map((r) => ({ request: r.request, expect: r.httpRoute, virtualService: r.virtualService, same: r.same })),
+    samples: e.rows.map((r) => ({
+      request: r.request,
+      expect: r.httpRoute,
+      virtualService: r.virtualService,
+      same: r.same,
+    })),
   }));
 }
 
 /** Returns the files written, relative to `dir`. */
-export function writeConversion(dir: string, c: Conversion, problems: readonly ManifestProblem[]): string[] {
+export function writeConversion(
+  dir: string,
+  c: Conversion,
+  problems: readonly ManifestProblem[],
+): string[] {
   const files: [string, string][] = [];
   for (const ns of c.namespaces) {
     if (ns.objects.length > 0) files.push([`${ns.name}.yaml`, toYaml(ns.objects)]);
   }
   files.push(['report.md', convertMarkdown(c, problems)]);
-  files.push(['report.json', `${JSON.stringify({ namespaces: c.namespaces.map(({ objects, ...rest }) => ({ ...rest, objects: objects.length })), findings: c.findings, invalid: c.invalid, problems }, null, 2)}\n`]);
+  files.push([
+    'report.json',
+    `${JSON.stringify({ namespaces: c.namespaces.map(({ objects, ...rest }) => ({ ...rest, objects: objects.length })), findings: c.findings, invalid: c.invalid, problems }, null, 2)}\n`,
+  ]);
   files.push(['samples.json', `${JSON.stringify(samplesDocument(c), null, 2)}\n`]);
   try {
     mkdirSync(dir, { recursive: true });
     for (const [name, text] of files) writeFileSync(join(dir, name), text);
   } catch (err) {
-    throw new AmbitError(MigrateErrors.OUTPUT_WRITE, `cannot write ${dir}: ${String(err)}`, { cause: err });
+    throw new AmbitError(MigrateErrors.OUTPUT_WRITE, `cannot write ${dir}: ${String(err)}`, {
+      cause: err,
+    });
   }
   return files.map(([name]) => name);
 }

@@ -4,13 +4,13 @@
  * is a blocker with its ambient path named.
  */
 import { parseDuration } from '../../core/duration.js';
+import { gwDuration } from '../convert/gw.js';
 import { rateLimitPolicy } from '../convert/policies.js';
 import { type FeatureId, finding, itemContext } from '../features.js';
 import type { Inventory, Item } from '../inventory.js';
 import type { EnvoyFilterSpec } from '../shapes.js';
 import type { Finding } from '../types.js';
 import { describeWorkload, selectedWorkloads, servicesFor } from '../workloads.js';
-import { gwDuration } from '../convert/gw.js';
 
 export interface EnvoyFilterResult {
   findings: Finding[];
@@ -30,8 +30,15 @@ export function findDeep(v: unknown, keys: readonly string[]): unknown {
 
 function classifyHttpFilter(value: Record<string, unknown> | undefined): FeatureId {
   const text = JSON.stringify(value ?? {}).toLowerCase();
-  if (text.includes('local_ratelimit') || text.includes('localratelimit')) return 'ef.localRateLimit';
-  if (text.includes('.lua') || text.includes('lua.v3') || text.includes('inline_code') || text.includes('inlinecode')) return 'ef.lua';
+  if (text.includes('local_ratelimit') || text.includes('localratelimit'))
+    return 'ef.localRateLimit';
+  if (
+    text.includes('.lua') ||
+    text.includes('lua.v3') ||
+    text.includes('inline_code') ||
+    text.includes('inlinecode')
+  )
+    return 'ef.lua';
   if (text.includes('ext_authz')) return 'ef.extAuthz';
   if (text.includes('ratelimit')) return 'ef.globalRateLimit';
   if (text.includes('wasm')) return 'ef.wasm';
@@ -63,8 +70,12 @@ function num(v: unknown, dflt: number): number {
 }
 
 /** Token bucket of a local rate limit filter, anywhere in the EnvoyFilter. */
-export function tokenBucket(ef: EnvoyFilterSpec): { requests: number; interval: string; burst: number } | undefined {
-  const tb = findDeep(ef.configPatches, ['token_bucket', 'tokenBucket']) as Record<string, unknown> | undefined;
+export function tokenBucket(
+  ef: EnvoyFilterSpec,
+): { requests: number; interval: string; burst: number } | undefined {
+  const tb = findDeep(ef.configPatches, ['token_bucket', 'tokenBucket']) as
+    | Record<string, unknown>
+    | undefined;
   if (tb === undefined) return undefined;
   const burst = num(tb.max_tokens ?? tb.maxTokens, 0);
   const requests = num(tb.tokens_per_fill ?? tb.tokensPerFill, 1);
@@ -78,7 +89,10 @@ export function analyzeEnvoyFilter(inv: Inventory, ef: Item<EnvoyFilterSpec>): E
   const ns = ef.meta.namespace;
   const workloads = selectedWorkloads(inv, ns, ef.spec.workloadSelector?.labels);
   const ctx = itemContext(ef, workloads);
-  const scope = ef.spec.workloadSelector === undefined ? 'every proxy in the namespace' : workloads.map(describeWorkload).join(', ') || 'no workload in the input';
+  const scope =
+    ef.spec.workloadSelector === undefined
+      ? 'every proxy in the namespace'
+      : workloads.map(describeWorkload).join(', ') || 'no workload in the input';
   const kinds = new Map<FeatureId, string[]>();
   for (const [i, p] of (ef.spec.configPatches ?? []).entries()) {
     const context = p.match?.context ?? 'ANY';
@@ -95,12 +109,19 @@ export function analyzeEnvoyFilter(inv: Inventory, ef: Item<EnvoyFilterSpec>): E
       const services = servicesFor(inv, workloads);
       if (bucket === undefined || services.length === 0) {
         const why = bucket === undefined ? 'no token bucket found' : 'no Service selects its pods';
-        out.findings.push(finding('ef.other', ctx, `${detail}; local rate limit not converted: ${why}`));
+        out.findings.push(
+          finding('ef.other', ctx, `${detail}; local rate limit not converted: ${why}`),
+        );
         continue;
       }
       for (const svc of services) {
         out.objects.push(
-          rateLimitPolicy(ns, svc.meta.name, { requests: bucket.requests, interval: bucket.interval, burst: bucket.burst }, `EnvoyFilter ${ns}/${ef.meta.name}`),
+          rateLimitPolicy(
+            ns,
+            svc.meta.name,
+            { requests: bucket.requests, interval: bucket.interval, burst: bucket.burst },
+            `EnvoyFilter ${ns}/${ef.meta.name}`,
+          ),
         );
       }
       detail += `; → RateLimitPolicy ${bucket.requests}/${bucket.interval} burst ${bucket.burst} on ${services.map((s) => s.meta.name).join(', ')}`;

@@ -32,7 +32,8 @@ export function hasSidecar(inv: Inventory, w: Workload): boolean {
   if (containers.some((c) => c.name === 'istio-proxy')) return true;
   if ((w.template.spec?.initContainers ?? []).some((c) => c.name === 'istio-proxy')) return true;
   if (w.template.spec?.hostNetwork === true) return false;
-  const flag = podLabels(w)['sidecar.istio.io/inject'] ?? podAnnotations(w)['sidecar.istio.io/inject'];
+  const flag =
+    podLabels(w)['sidecar.istio.io/inject'] ?? podAnnotations(w)['sidecar.istio.io/inject'];
   if (flag === 'false') return false;
   if (flag === 'true') return true;
   return namespaceInjected(nsLabels(inv, w.meta.namespace));
@@ -44,8 +45,10 @@ export function analyzeNamespaceInjection(inv: Inventory, ns: string): Finding[]
   const ctx = { namespace: ns, resource: `Namespace ${ns}`, source: item.source };
   const labels = item.meta.labels;
   const out: Finding[] = [];
-  if (labels['istio-injection'] === 'enabled') out.push(finding('inj.namespace', ctx, 'istio-injection=enabled'));
-  if (labels['istio.io/rev'] !== undefined) out.push(finding('inj.revision', ctx, `istio.io/rev=${labels['istio.io/rev']}`));
+  if (labels['istio-injection'] === 'enabled')
+    out.push(finding('inj.namespace', ctx, 'istio-injection=enabled'));
+  if (labels['istio.io/rev'] !== undefined)
+    out.push(finding('inj.revision', ctx, `istio.io/rev=${labels['istio.io/rev']}`));
   return out;
 }
 
@@ -70,7 +73,8 @@ export function analyzeWorkloadInjection(inv: Inventory, w: Workload): Finding[]
   const other: string[] = [];
   for (const [k, v] of Object.entries(annotations)) {
     if (RESOURCE_ANNOTATIONS.has(k)) resources.push(`${k.slice('sidecar.istio.io/'.length)}=${v}`);
-    else if (k.startsWith('traffic.sidecar.istio.io/')) traffic.push(`${k.slice('traffic.sidecar.istio.io/'.length)}=${v}`);
+    else if (k.startsWith('traffic.sidecar.istio.io/'))
+      traffic.push(`${k.slice('traffic.sidecar.istio.io/'.length)}=${v}`);
     else if (k === 'proxy.istio.io/config') analyzeProxyConfig(v, add);
     else if (k.includes('holdApplicationUntilProxyStarts')) add('inj.hold', `${k}=${v}`);
     else if (k.startsWith('sidecar.istio.io/') && !IGNORED_ANNOTATIONS.has(k)) other.push(k);
@@ -82,7 +86,12 @@ export function analyzeWorkloadInjection(inv: Inventory, w: Workload): Finding[]
     const quits = (w.template.spec?.containers ?? []).some((c) =>
       [...(c.command ?? []), ...(c.args ?? [])].join(' ').includes('quitquitquit'),
     );
-    add('inj.job', quits ? 'calls quitquitquit to stop the sidecar: remove that call' : 'the sidecar kept completed pods running until killed');
+    add(
+      'inj.job',
+      quits
+        ? 'calls quitquitquit to stop the sidecar: remove that call'
+        : 'the sidecar kept completed pods running until killed',
+    );
   }
   return out;
 }

@@ -52,9 +52,17 @@ spec:
 test('NetworkPolicy patch adds 15008 per rule and the probe source once', () => {
   const set = parseManifestText(yaml, 'np.yaml');
   const r = analyzeNetworkPolicies(buildInventory(set.objects), 'a');
-  assert.deepEqual(r.findings.map((f) => `${f.resource} ${f.id}`), ['NetworkPolicy web np.hbone', 'NetworkPolicy web np.probes', 'NetworkPolicy ok np.ok']);
-  assert.deepEqual(r.findings[0]?.patch, [{ op: 'add', path: '/spec/ingress/0/ports/-', value: { port: 15008, protocol: 'TCP' } }]);
-  const patched = r.objects[0] as { metadata: Record<string, unknown>; spec: { ingress: unknown[] } };
+  assert.deepEqual(
+    r.findings.map((f) => `${f.resource} ${f.id}`),
+    ['NetworkPolicy web np.hbone', 'NetworkPolicy web np.probes', 'NetworkPolicy ok np.ok'],
+  );
+  assert.deepEqual(r.findings[0]?.patch, [
+    { op: 'add', path: '/spec/ingress/0/ports/-', value: { port: 15008, protocol: 'TCP' } },
+  ]);
+  const patched = r.objects[0] as {
+    metadata: Record<string, unknown>;
+    spec: { ingress: unknown[] };
+  };
   assert.equal(patched.metadata.resourceVersion, undefined);
   assert.deepEqual(patched.spec.ingress, [
     { from: [{ podSelector: {} }], ports: [{ port: 80 }, { port: 15008, protocol: 'TCP' }] },

@@ -45,12 +45,17 @@ function cidrContains(cidr: string, ip: string): boolean {
 
 function allowsProbes(rule: NetworkPolicyRule): boolean {
   if (rule.from === undefined || rule.from.length === 0) return true;
-  return rule.from.some((p) => p.ipBlock !== undefined && cidrContains(p.ipBlock.cidr, '169.254.7.127'));
+  return rule.from.some(
+    (p) => p.ipBlock !== undefined && cidrContains(p.ipBlock.cidr, '169.254.7.127'),
+  );
 }
 
 function hasProbe(w: Workload): boolean {
   return (w.template.spec?.containers ?? []).some(
-    (c) => c.livenessProbe !== undefined || c.readinessProbe !== undefined || c.startupProbe !== undefined,
+    (c) =>
+      c.livenessProbe !== undefined ||
+      c.readinessProbe !== undefined ||
+      c.startupProbe !== undefined,
   );
 }
 
@@ -74,7 +79,15 @@ export function applyPatch(obj: unknown, ops: readonly JsonPatchOp[]): unknown {
 
 function clean(raw: Readonly<Record<string, unknown>>): Record<string, unknown> {
   const meta = { ...(raw.metadata as Record<string, unknown>) };
-  for (const k of ['resourceVersion', 'uid', 'creationTimestamp', 'managedFields', 'generation', 'selfLink']) delete meta[k];
+  for (const k of [
+    'resourceVersion',
+    'uid',
+    'creationTimestamp',
+    'managedFields',
+    'generation',
+    'selfLink',
+  ])
+    delete meta[k];
   const ann = { ...((meta.annotations as Record<string, string> | undefined) ?? {}) };
   delete ann['kubectl.kubernetes.io/last-applied-configuration'];
   meta.annotations = { ...ann, 'migrate.ambit.dev/patched': 'allow HBONE (TCP 15008)' };
@@ -87,7 +100,8 @@ export function analyzeNetworkPolicies(inv: Inventory, ns: string): NetpolResult
   const out: NetpolResult = { findings: [], objects: [] };
   const policies = inv.networkPolicies.filter((p) => p.meta.namespace === ns);
   const workloads = workloadsIn(inv, ns);
-  const selected = (p: Item<NetworkPolicySpec>) => workloads.filter((w) => selects(p.spec.podSelector, podLabels(w)));
+  const selected = (p: Item<NetworkPolicySpec>) =>
+    workloads.filter((w) => selects(p.spec.podSelector, podLabels(w)));
   // Probes are fixed once per pod: NetworkPolicies are additive.
   const probesOk = new Set<Workload>();
   for (const p of policies) {
@@ -98,14 +112,28 @@ export function analyzeNetworkPolicies(inv: Inventory, ns: string): NetpolResult
   for (const p of policies) {
     const types = policyTypes(p.spec);
     const ops: JsonPatchOp[] = [];
-    const ctx = (o?: JsonPatchOp[]) => ({ ...itemContext(p, selected(p)), ...(o === undefined ? {} : { patch: o }) });
+    const ctx = (o?: JsonPatchOp[]) => ({
+      ...itemContext(p, selected(p)),
+      ...(o === undefined ? {} : { patch: o }),
+    });
     const ingressOps: JsonPatchOp[] = [];
     if (types.includes('Ingress')) {
       (p.spec.ingress ?? []).forEach((rule, i) => {
-        if (!allowsHbone(rule.ports)) ingressOps.push({ op: 'add', path: `/spec/ingress/${i}/ports/-`, value: { ...HBONE_PORT } });
+        if (!allowsHbone(rule.ports))
+          ingressOps.push({
+            op: 'add',
+            path: `/spec/ingress/${i}/ports/-`,
+            value: { ...HBONE_PORT },
+          });
       });
       if (ingressOps.length > 0) {
-        out.findings.push(finding('np.hbone', ctx(ingressOps), `${ingressOps.length} ingress rule(s) allow ports but not TCP 15008`));
+        out.findings.push(
+          finding(
+            'np.hbone',
+            ctx(ingressOps),
+            `${ingressOps.length} ingress rule(s) allow ports but not TCP 15008`,
+          ),
+        );
       }
       ops.push(...ingressOps);
       const probed = selected(p).filter((w) => hasProbe(w) && !probesOk.has(w));
@@ -116,22 +144,45 @@ export function analyzeNetworkPolicies(inv: Inventory, ns: string): NetpolResult
             ? [{ op: 'add', path: '/spec/ingress', value: [rule] }]
             : [{ op: 'add', path: '/spec/ingress/-', value: rule }];
         for (const w of probed) probesOk.add(w);
-        out.findings.push(finding('np.probes', ctx(probeOps), `probes of ${probed.map((w) => w.meta.name).join(', ')} would be dropped`));
+        out.findings.push(
+          finding(
+            'np.probes',
+            ctx(probeOps),
+            `probes of ${probed.map((w) => w.meta.name).join(', ')} would be dropped`,
+          ),
+        );
         ops.push(...probeOps);
       }
     }
     if (types.includes('Egress')) {
       const egressOps: JsonPatchOp[] = [];
       (p.spec.egress ?? []).forEach((rule, i) => {
-        if (!allowsHbone(rule.ports)) egressOps.push({ op: 'add', path: `/spec/egress/${i}/ports/-`, value: { ...HBONE_PORT } });
+        if (!allowsHbone(rule.ports))
+          egressOps.push({
+            op: 'add',
+            path: `/spec/egress/${i}/ports/-`,
+            value: { ...HBONE_PORT },
+          });
       });
       if (egressOps.length > 0) {
-        out.findings.push(finding('np.hbone.egress', ctx(egressOps), `${egressOps.length} egress rule(s) allow ports but not TCP 15008`));
+        out.findings.push(
+          finding(
+            'np.hbone.egress',
+            ctx(egressOps),
+            `${egressOps.length} egress rule(s) allow ports but not TCP 15008`,
+          ),
+        );
       }
       ops.push(...egressOps);
     }
     if (ops.length === 0) {
-      out.findings.push(finding('np.ok', ctx(), types.includes('Ingress') ? 'ingress allows TCP 15008' : 'egress only'));
+      out.findings.push(
+        finding(
+          'np.ok',
+          ctx(),
+          types.includes('Ingress') ? 'ingress allows TCP 15008' : 'egress only',
+        ),
+      );
       continue;
     }
     out.objects.push(applyPatch(clean(p.raw), ops) as Record<string, unknown>);

@@ -12,14 +12,30 @@ export function analyzeSecurity(inv: Inventory): Finding[] {
     else out.push(finding('pa.mode', ctx, `mtls.mode ${mode}`));
     const ports = Object.entries(pa.spec.portLevelMtls ?? {});
     if (ports.length > 0) {
-      out.push(finding('pa.portLevel', ctx, ports.map(([p, m]) => `${p}: ${m.mode ?? 'UNSET'}`).join(', ')));
+      out.push(
+        finding(
+          'pa.portLevel',
+          ctx,
+          ports.map(([p, m]) => `${p}: ${m.mode ?? 'UNSET'}`).join(', '),
+        ),
+      );
     }
   }
   for (const s of inv.sidecars) {
     const egress = JSON.stringify(s.spec.outboundTrafficPolicy ?? {});
-    out.push(finding('sidecar.resource', itemContext(s), egress.includes('REGISTRY_ONLY') ? 'outboundTrafficPolicy REGISTRY_ONLY' : 'egress/ingress scoping'));
+    out.push(
+      finding(
+        'sidecar.resource',
+        itemContext(s),
+        egress.includes('REGISTRY_ONLY')
+          ? 'outboundTrafficPolicy REGISTRY_ONLY'
+          : 'egress/ingress scoping',
+      ),
+    );
   }
-  for (const se of inv.serviceEntries) out.push(finding('se.kept', itemContext(se), (se.spec.hosts ?? []).join(', ')));
-  for (const we of inv.workloadEntries) out.push(finding('we.kept', itemContext(we), String(we.spec.address ?? '')));
+  for (const se of inv.serviceEntries)
+    out.push(finding('se.kept', itemContext(se), (se.spec.hosts ?? []).join(', ')));
+  for (const we of inv.workloadEntries)
+    out.push(finding('we.kept', itemContext(we), String(we.spec.address ?? '')));
   return out;
 }

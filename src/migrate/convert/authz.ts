@@ -12,9 +12,21 @@ import { selectedWorkloads, servicesFor } from '../workloads.js';
 import { MANAGED_BY } from './routes.js';
 
 const L7_OPERATION = ['hosts', 'notHosts', 'methods', 'notMethods', 'paths', 'notPaths'];
-const L7_SOURCE = ['requestPrincipals', 'notRequestPrincipals', 'remoteIpBlocks', 'notRemoteIpBlocks'];
+const L7_SOURCE = [
+  'requestPrincipals',
+  'notRequestPrincipals',
+  'remoteIpBlocks',
+  'notRemoteIpBlocks',
+];
 const IDENTITY_SOURCE = ['principals', 'notPrincipals', 'namespaces', 'notNamespaces'];
-const L4_WHEN = new Set(['source.ip', 'source.namespace', 'source.principal', 'destination.ip', 'destination.port', 'connection.sni']);
+const L4_WHEN = new Set([
+  'source.ip',
+  'source.namespace',
+  'source.principal',
+  'destination.ip',
+  'destination.port',
+  'connection.sni',
+]);
 
 export function hasL7(spec: AuthorizationPolicySpec): boolean {
   if (spec.action === 'CUSTOM') return true;
@@ -39,10 +51,16 @@ export const WAYPOINT_NAME = 'waypoint';
 type TargetRef = { group: string; kind: string; name: string };
 
 /** Services behind the selector, or the namespace waypoint when there is no selector. */
-export function targetRefsFor(inv: Inventory, item: Item<AuthorizationPolicySpec>): { refs: TargetRef[]; note: string } {
+export function targetRefsFor(
+  inv: Inventory,
+  item: Item<AuthorizationPolicySpec>,
+): { refs: TargetRef[]; note: string } {
   const labels = item.spec.selector?.matchLabels;
   if (labels === undefined) {
-    return { refs: [{ group: 'gateway.networking.k8s.io', kind: 'Gateway', name: WAYPOINT_NAME }], note: 'namespace-wide: targets the waypoint' };
+    return {
+      refs: [{ group: 'gateway.networking.k8s.io', kind: 'Gateway', name: WAYPOINT_NAME }],
+      note: 'namespace-wide: targets the waypoint',
+    };
   }
   const services = servicesFor(inv, selectedWorkloads(inv, item.meta.namespace, labels));
   if (services.length === 0) {
@@ -64,10 +82,18 @@ const KINDS: Record<string, { apiVersion: string; id: FeatureId }> = {
 };
 
 /** The rewritten policy, named `<name>-waypoint` so it can live beside the old one until cutover. */
-export function retarget(inv: Inventory, item: Item<AuthorizationPolicySpec>, id?: FeatureId): { object: Record<string, unknown>; finding: Finding } {
+export function retarget(
+  inv: Inventory,
+  item: Item<AuthorizationPolicySpec>,
+  id?: FeatureId,
+): { object: Record<string, unknown>; finding: Finding } {
   const kind = KINDS[item.kind] ?? { apiVersion: 'security.istio.io/v1', id: 'ap.l7' as const };
   const { refs, note } = targetRefsFor(inv, item);
-  const { selector: _selector, targetRef: _targetRef, ...spec } = item.raw.spec as Record<string, unknown>;
+  const {
+    selector: _selector,
+    targetRef: _targetRef,
+    ...spec
+  } = item.raw.spec as Record<string, unknown>;
   const object = {
     apiVersion: kind.apiVersion,
     kind: item.kind,
@@ -75,15 +101,27 @@ export function retarget(inv: Inventory, item: Item<AuthorizationPolicySpec>, id
       name: `${item.meta.name}-waypoint`,
       namespace: item.meta.namespace,
       labels: { ...MANAGED_BY },
-      annotations: { 'migrate.ambit.dev/from': `${item.kind} ${item.meta.namespace}/${item.meta.name}` },
+      annotations: {
+        'migrate.ambit.dev/from': `${item.kind} ${item.meta.namespace}/${item.meta.name}`,
+      },
     },
     spec: { ...spec, targetRefs: refs },
   };
-  return { object, finding: finding(id ?? kind.id, itemContext(item), `${note}; delete ${item.meta.name} at cutover`) };
+  return {
+    object,
+    finding: finding(
+      id ?? kind.id,
+      itemContext(item),
+      `${note}; delete ${item.meta.name} at cutover`,
+    ),
+  };
 }
 
 /** Whether a selector-based policy must move to the waypoint. */
-export function needsRetarget(item: Item<AuthorizationPolicySpec>, nsHasWaypoint: boolean): FeatureId | undefined {
+export function needsRetarget(
+  item: Item<AuthorizationPolicySpec>,
+  nsHasWaypoint: boolean,
+): FeatureId | undefined {
   if (item.spec.targetRefs !== undefined || item.spec.targetRef !== undefined) return undefined;
   if (item.kind === 'RequestAuthentication') return 'ra.selector';
   if (item.kind === 'WasmPlugin') return 'wasm.selector';

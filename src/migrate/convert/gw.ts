@@ -72,7 +72,10 @@ export type GwFilter =
           | { type: 'ReplacePrefixMatch'; replacePrefixMatch: string };
       };
     }
-  | { type: 'RequestMirror'; requestMirror: { backendRef: Omit<BackendRef, 'weight' | 'filters'> } };
+  | {
+      type: 'RequestMirror';
+      requestMirror: { backendRef: Omit<BackendRef, 'weight' | 'filters'> };
+    };
 
 export interface GwRule {
   matches?: GwMatch[];

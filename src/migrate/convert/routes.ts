@@ -9,7 +9,7 @@ import type { Inventory, Item } from '../inventory.js';
 import type { ServiceSpecShape, VirtualServiceSpec, VsDestination } from '../shapes.js';
 import type { Finding } from '../types.js';
 import type { GwRule, HTTPRouteObject, ParentRef } from './gw.js';
-import { convertRule, meshMatch, type Resolve, type ResolvedDestination } from './rules.js';
+import { convertRule, type Resolve, type ResolvedDestination } from './rules.js';
 
 export interface SubsetUse {
   namespace: string;
@@ -54,10 +54,20 @@ export function destinationResolver(inv: Inventory, fromNs: string): Resolve {
       };
     }
     if (t.kind === 'serviceEntry') {
-      return { namespace: t.namespace, name: t.name, group: 'networking.istio.io', kind: 'ServiceEntry', ...(port === undefined ? {} : { port }) };
+      return {
+        namespace: t.namespace,
+        name: t.name,
+        group: 'networking.istio.io',
+        kind: 'ServiceEntry',
+        ...(port === undefined ? {} : { port }),
+      };
     }
     const k = serviceKeyOf(dest.host, fromNs);
-    return { namespace: k.ns, name: dest.subset === undefined ? k.name : subsetServiceName(k.name, dest.subset), ...(port === undefined ? {} : { port }) };
+    return {
+      namespace: k.ns,
+      name: dest.subset === undefined ? k.name : subsetServiceName(k.name, dest.subset),
+      ...(port === undefined ? {} : { port }),
+    };
   };
 }
 
@@ -67,7 +77,8 @@ function appliesToMesh(vs: VirtualServiceSpec): boolean {
 
 function parentOf(t: HostTarget): ParentRef | undefined {
   if (t.kind === 'service') return { group: '', kind: 'Service', name: t.name };
-  if (t.kind === 'serviceEntry') return { group: 'networking.istio.io', kind: 'ServiceEntry', name: t.name };
+  if (t.kind === 'serviceEntry')
+    return { group: 'networking.istio.io', kind: 'ServiceEntry', name: t.name };
   return undefined;
 }
 
@@ -83,7 +94,8 @@ export function convertRoutes(inv: Inventory): RoutesResult {
       add('vs.gateways', `bound to ${spec.gateways?.join(', ')}`);
       continue;
     }
-    if ((spec.tcp?.length ?? 0) > 0 || (spec.tls?.length ?? 0) > 0) add('vs.tcp', 'tcp/tls routes are not converted');
+    if ((spec.tcp?.length ?? 0) > 0 || (spec.tls?.length ?? 0) > 0)
+      add('vs.tcp', 'tcp/tls routes are not converted');
     const ns = vs.meta.namespace;
     const resolve = destinationResolver(inv, ns);
     for (const host of spec.hosts ?? []) {
@@ -103,7 +115,13 @@ export function convertRoutes(inv: Inventory): RoutesResult {
       const seen = perParent.get(parentKey) ?? 0;
       perParent.set(parentKey, seen + 1);
       if (seen > 0) add('vs.host.duplicate', `${host} also routed by another VirtualService`);
-      if (inv.httpRoutes.some((r) => r.meta.namespace === routeNs && JSON.stringify(r.spec).includes(`"name":"${parent.name}"`))) {
+      if (
+        inv.httpRoutes.some(
+          (r) =>
+            r.meta.namespace === routeNs &&
+            JSON.stringify(r.spec).includes(`"name":"${parent.name}"`),
+        )
+      ) {
         add('vs.mixed', `an HTTPRoute in ${routeNs} already references ${parent.name}`);
       }
       const rules: GwRule[] = [];
@@ -114,14 +132,15 @@ export function convertRoutes(inv: Inventory): RoutesResult {
         for (const d of rule.route ?? []) {
           const dt = resolveHost(inv, d.destination.host, ns);
           if (d.destination.subset !== undefined && dt.kind === 'service') {
-            out.subsets.push({ namespace: dt.namespace, service: dt.name, subset: d.destination.subset });
+            out.subsets.push({
+              namespace: dt.namespace,
+              service: dt.name,
+              subset: d.destination.subset,
+            });
           }
           if (dt.kind === 'service' && dt.namespace !== routeNs) {
             out.grants.push({ from: routeNs, to: dt.namespace, name: dt.name });
           }
-        }
-        if (!(rule.match ?? []).every((m) => meshMatch(m, spec.gateways))) {
-          // partially gateway-bound rules keep only their mesh matches
         }
       });
       if (rules.length === 0) continue;

@@ -72,12 +72,18 @@ function convertMatch(m: VsMatch, label: string, notes: RuleNote[]): GwMatch {
   const headers = Object.entries(m.headers ?? {}).filter(([k]) => !k.startsWith(':'));
   if (headers.length > 0) {
     out.headers = headers.map(([k, v]) => valueMatch(k.toLowerCase(), v));
-    notes.push({ id: 'vs.match.headers', detail: `${label}: headers ${headers.map(([k]) => k).join(', ')}` });
+    notes.push({
+      id: 'vs.match.headers',
+      detail: `${label}: headers ${headers.map(([k]) => k).join(', ')}`,
+    });
   }
   const query = Object.entries(m.queryParams ?? {});
   if (query.length > 0) {
     out.queryParams = query.map(([k, v]) => valueMatch(k, v));
-    notes.push({ id: 'vs.match.queryParams', detail: `${label}: query ${query.map(([k]) => k).join(', ')}` });
+    notes.push({
+      id: 'vs.match.queryParams',
+      detail: `${label}: query ${query.map(([k]) => k).join(', ')}`,
+    });
   }
   if (m.method !== undefined) {
     const exact = m.method.exact?.toUpperCase();
@@ -85,16 +91,31 @@ function convertMatch(m: VsMatch, label: string, notes: RuleNote[]): GwMatch {
       out.method = exact;
       notes.push({ id: 'vs.match.method', detail: `${label}: method ${exact}` });
     } else {
-      notes.push({ id: 'vs.match.method.pattern', detail: `${label}: method ${JSON.stringify(m.method)}` });
+      notes.push({
+        id: 'vs.match.method.pattern',
+        detail: `${label}: method ${JSON.stringify(m.method)}`,
+      });
     }
   }
   const unsupported: [boolean, FeatureId, string][] = [
-    [m.withoutHeaders !== undefined, 'vs.match.withoutHeaders', `withoutHeaders ${Object.keys(m.withoutHeaders ?? {}).join(', ')}`],
-    [m.authority !== undefined || m.headers?.[':authority'] !== undefined, 'vs.match.authority', 'authority'],
+    [
+      m.withoutHeaders !== undefined,
+      'vs.match.withoutHeaders',
+      `withoutHeaders ${Object.keys(m.withoutHeaders ?? {}).join(', ')}`,
+    ],
+    [
+      m.authority !== undefined || m.headers?.[':authority'] !== undefined,
+      'vs.match.authority',
+      'authority',
+    ],
     [m.scheme !== undefined, 'vs.match.scheme', 'scheme'],
     [m.port !== undefined, 'vs.match.port', `port ${m.port}`],
     [m.ignoreUriCase === true, 'vs.match.ignoreUriCase', 'ignoreUriCase'],
-    [m.sourceLabels !== undefined || m.sourceNamespace !== undefined, 'vs.match.source', 'source labels/namespace'],
+    [
+      m.sourceLabels !== undefined || m.sourceNamespace !== undefined,
+      'vs.match.source',
+      'source labels/namespace',
+    ],
   ];
   for (const [present, id, what] of unsupported) {
     if (present) notes.push({ id, detail: `${label}: ${what} is dropped from the match` });
@@ -112,7 +133,9 @@ function headerModifier(ops: VsHeaderOps): HeaderModifier | undefined {
   return Object.keys(mod).length > 0 ? mod : undefined;
 }
 
-function headerFilters(h: { request?: VsHeaderOps; response?: VsHeaderOps } | undefined): GwFilter[] {
+function headerFilters(
+  h: { request?: VsHeaderOps; response?: VsHeaderOps } | undefined,
+): GwFilter[] {
   const out: GwFilter[] = [];
   const req = h?.request === undefined ? undefined : headerModifier(h.request);
   const res = h?.response === undefined ? undefined : headerModifier(h.response);
@@ -173,11 +196,15 @@ export function convertRule(
     return { notes: [{ id: 'vs.gateways', detail: `${label} only applies to gateways` }] };
   }
   const out: GwRule = {};
-  if (matches.length > 0) out.matches = matches.map((m, i) => convertMatch(m, `${label}.match[${i}]`, notes));
+  if (matches.length > 0)
+    out.matches = matches.map((m, i) => convertMatch(m, `${label}.match[${i}]`, notes));
 
   if (rule.delegate !== undefined) notes.push({ id: 'vs.delegate', detail: `${label} delegates` });
   if (rule.directResponse !== undefined) {
-    notes.push({ id: 'vs.directResponse', detail: `${label} answers ${rule.directResponse.status}` });
+    notes.push({
+      id: 'vs.directResponse',
+      detail: `${label} answers ${rule.directResponse.status}`,
+    });
   }
   if (rule.delegate !== undefined || rule.directResponse !== undefined) return { notes };
 
@@ -192,12 +219,15 @@ export function convertRule(
         ...(r.scheme === undefined ? {} : { scheme: r.scheme }),
         ...(r.authority === undefined ? {} : { hostname: r.authority }),
         ...(r.port === undefined ? {} : { port: r.port }),
-        ...(r.uri === undefined ? {} : { path: { type: 'ReplaceFullPath', replaceFullPath: r.uri } }),
+        ...(r.uri === undefined
+          ? {}
+          : { path: { type: 'ReplaceFullPath', replaceFullPath: r.uri } }),
         statusCode: r.redirectCode ?? 301,
       },
     });
     notes.push({ id: 'vs.redirect', detail: `${label} redirects (${r.redirectCode ?? 301})` });
-    if (r.derivePort !== undefined) notes.push({ id: 'vs.redirect.derivePort', detail: `${label}: derivePort ${r.derivePort}` });
+    if (r.derivePort !== undefined)
+      notes.push({ id: 'vs.redirect.derivePort', detail: `${label}: derivePort ${r.derivePort}` });
   }
 
   if (rule.rewrite !== undefined) {
@@ -205,7 +235,10 @@ export function convertRule(
     const urlRewrite: Extract<GwFilter, { type: 'URLRewrite' }>['urlRewrite'] = {};
     if (rw.authority !== undefined) {
       urlRewrite.hostname = rw.authority;
-      notes.push({ id: 'vs.rewrite.authority', detail: `${label} rewrites authority to ${rw.authority}` });
+      notes.push({
+        id: 'vs.rewrite.authority',
+        detail: `${label} rewrites authority to ${rw.authority}`,
+      });
     }
     if (rw.uri !== undefined) {
       const kinds = new Set((out.matches ?? []).map((m) => m.path?.type));
@@ -216,26 +249,40 @@ export function convertRule(
         urlRewrite.path = { type: 'ReplaceFullPath', replaceFullPath: rw.uri };
         notes.push({ id: 'vs.rewrite.uri', detail: `${label} rewrites the path to ${rw.uri}` });
       } else {
-        notes.push({ id: 'vs.rewrite.uri.other', detail: `${label} rewrites uri to ${rw.uri} without one prefix/exact match kind` });
+        notes.push({
+          id: 'vs.rewrite.uri.other',
+          detail: `${label} rewrites uri to ${rw.uri} without one prefix/exact match kind`,
+        });
       }
     }
     if (rw.uriRegexRewrite !== undefined) {
-      notes.push({ id: 'vs.rewrite.regex', detail: `${label}: ${rw.uriRegexRewrite.match ?? ''} → ${rw.uriRegexRewrite.rewrite ?? ''}` });
+      notes.push({
+        id: 'vs.rewrite.regex',
+        detail: `${label}: ${rw.uriRegexRewrite.match ?? ''} → ${rw.uriRegexRewrite.rewrite ?? ''}`,
+      });
     }
     if (Object.keys(urlRewrite).length > 0) filters.push({ type: 'URLRewrite', urlRewrite });
   }
 
   const mirrors = [
-    ...(rule.mirror === undefined ? [] : [{ destination: rule.mirror, percentage: rule.mirrorPercentage }]),
+    ...(rule.mirror === undefined
+      ? []
+      : [{ destination: rule.mirror, percentage: rule.mirrorPercentage }]),
     ...(rule.mirrors ?? []),
   ];
   for (const m of mirrors) {
     const pct = m.percentage?.value ?? 100;
     if (pct < 100) {
-      notes.push({ id: 'vs.mirror.percentage', detail: `${label}: mirror to ${m.destination.host} at ${pct}% dropped` });
+      notes.push({
+        id: 'vs.mirror.percentage',
+        detail: `${label}: mirror to ${m.destination.host} at ${pct}% dropped`,
+      });
       continue;
     }
-    filters.push({ type: 'RequestMirror', requestMirror: { backendRef: ref(resolve(m.destination), routeNs) } });
+    filters.push({
+      type: 'RequestMirror',
+      requestMirror: { backendRef: ref(resolve(m.destination), routeNs) },
+    });
     notes.push({ id: 'vs.mirror', detail: `${label} mirrors to ${m.destination.host}` });
   }
   if (filters.length > 0) out.filters = filters;
@@ -246,20 +293,34 @@ export function convertRule(
     out.backendRefs = dests.map((d) => {
       const r = resolve(d.destination);
       if (d.destination.subset !== undefined) {
-        notes.push({ id: 'vs.route.subset', detail: `${label}: ${d.destination.host} subset ${d.destination.subset} → Service ${r.name}` });
+        notes.push({
+          id: 'vs.route.subset',
+          detail: `${label}: ${d.destination.host} subset ${d.destination.subset} → Service ${r.name}`,
+        });
       }
       if (r.namespace !== routeNs) {
-        notes.push({ id: 'vs.route.crossNamespace', detail: `${label}: backend ${r.namespace}/${r.name}` });
+        notes.push({
+          id: 'vs.route.crossNamespace',
+          detail: `${label}: backend ${r.namespace}/${r.name}`,
+        });
       }
       const bf = headerFilters(d.headers);
-      if (bf.length > 0) notes.push({ id: 'vs.route.headers', detail: `${label}: headers for ${d.destination.host}` });
+      if (bf.length > 0)
+        notes.push({
+          id: 'vs.route.headers',
+          detail: `${label}: headers for ${d.destination.host}`,
+        });
       return {
         ...ref(r, routeNs),
         ...(weighted ? { weight: d.weight ?? 0 } : {}),
         ...(bf.length > 0 ? { filters: bf } : {}),
       };
     });
-    if (weighted) notes.push({ id: 'vs.route.weights', detail: `${label}: ${dests.map((d) => d.weight ?? 0).join('/')}` });
+    if (weighted)
+      notes.push({
+        id: 'vs.route.weights',
+        detail: `${label}: ${dests.map((d) => d.weight ?? 0).join('/')}`,
+      });
   }
 
   if (rule.timeout !== undefined) {
@@ -272,21 +333,33 @@ export function convertRule(
     if (rt.perTryTimeout !== undefined) {
       out.timeouts = { ...out.timeouts, backendRequest: duration(rt.perTryTimeout) };
     }
-    notes.push({ id: 'vs.retries', detail: `${label}: ${rt.attempts ?? 2} attempts${rt.perTryTimeout ? `, ${rt.perTryTimeout} per try` : ''}` });
+    notes.push({
+      id: 'vs.retries',
+      detail: `${label}: ${rt.attempts ?? 2} attempts${rt.perTryTimeout ? `, ${rt.perTryTimeout} per try` : ''}`,
+    });
     if (rt.retryOn !== undefined) {
       const { codes, lossy } = retryCodes(rt.retryOn);
       if (codes.length > 0) out.retry.codes = codes;
       if (lossy.length > 0) {
-        notes.push({ id: 'vs.retries.retryOn', detail: `${label}: retryOn "${rt.retryOn}" → codes [${codes.join(',')}]; ${lossy.join(', ')} approximated` });
+        notes.push({
+          id: 'vs.retries.retryOn',
+          detail: `${label}: retryOn "${rt.retryOn}" → codes [${codes.join(',')}]; ${lossy.join(', ')} approximated`,
+        });
       }
     }
   }
   if (rule.fault !== undefined) {
-    const what = [rule.fault.delay ? `delay ${rule.fault.delay.fixedDelay ?? ''}` : '', rule.fault.abort ? `abort ${rule.fault.abort.httpStatus ?? rule.fault.abort.grpcStatus ?? ''}` : '']
+    const what = [
+      rule.fault.delay ? `delay ${rule.fault.delay.fixedDelay ?? ''}` : '',
+      rule.fault.abort
+        ? `abort ${rule.fault.abort.httpStatus ?? rule.fault.abort.grpcStatus ?? ''}`
+        : '',
+    ]
       .filter((s) => s !== '')
       .join(', ');
     notes.push({ id: 'vs.fault', detail: `${label}: ${what} (not converted)` });
   }
-  if (rule.corsPolicy !== undefined) notes.push({ id: 'vs.cors', detail: `${label}: CORS policy (not converted)` });
+  if (rule.corsPolicy !== undefined)
+    notes.push({ id: 'vs.cors', detail: `${label}: CORS policy (not converted)` });
   return { rule: out, notes };
 }

@@ -6,7 +6,11 @@ export function waypointGateway(ns: string): Record<string, unknown> {
   return {
     apiVersion: 'gateway.networking.k8s.io/v1',
     kind: 'Gateway',
-    metadata: { name: WAYPOINT_NAME, namespace: ns, labels: { ...MANAGED_BY, 'istio.io/waypoint-for': 'service' } },
+    metadata: {
+      name: WAYPOINT_NAME,
+      namespace: ns,
+      labels: { ...MANAGED_BY, 'istio.io/waypoint-for': 'service' },
+    },
     spec: {
       gatewayClassName: 'istio-waypoint',
       listeners: [{ name: 'mesh', port: 15008, protocol: 'HBONE' }],
@@ -33,11 +37,19 @@ export function namespaceLabels(ns: string, waypoint: boolean): Record<string, u
   };
 }
 
-export function referenceGrant(from: string, to: string, services: readonly string[]): Record<string, unknown> {
+export function referenceGrant(
+  from: string,
+  to: string,
+  services: readonly string[],
+): Record<string, unknown> {
   return {
     apiVersion: 'gateway.networking.k8s.io/v1beta1',
     kind: 'ReferenceGrant',
-    metadata: { name: `ambit-migrate-from-${from}`.slice(0, 63), namespace: to, labels: { ...MANAGED_BY } },
+    metadata: {
+      name: `ambit-migrate-from-${from}`.slice(0, 63),
+      namespace: to,
+      labels: { ...MANAGED_BY },
+    },
     spec: {
       from: [{ group: 'gateway.networking.k8s.io', kind: 'HTTPRoute', namespace: from }],
       to: services.map((name) => ({ group: '', kind: 'Service', name })),

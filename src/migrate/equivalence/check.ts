@@ -42,7 +42,13 @@ export function checkEquivalence(input: {
 }): EquivalenceResult {
   const samples = input.samples ?? samplesFor(input.http);
   const rows = samples.map((request) => {
-    const vs = evaluateVirtualService(input.http, request, input.resolve, input.host, input.gateways);
+    const vs = evaluateVirtualService(
+      input.http,
+      request,
+      input.resolve,
+      input.host,
+      input.gateways,
+    );
     const rt = evaluateHttpRoutes(input.routes, request, input.host);
     return {
       request,

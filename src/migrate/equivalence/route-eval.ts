@@ -52,7 +52,10 @@ function compare(a: Candidate, b: Candidate): number {
   const pb = b.match.path ?? { type: 'PathPrefix' as const, value: '/' };
   const keys: [number, number][] = [
     [PATH_RANK[pa.type], PATH_RANK[pb.type]],
-    [pa.type === 'PathPrefix' ? -pa.value.length : 0, pb.type === 'PathPrefix' ? -pb.value.length : 0],
+    [
+      pa.type === 'PathPrefix' ? -pa.value.length : 0,
+      pb.type === 'PathPrefix' ? -pb.value.length : 0,
+    ],
     [a.match.method === undefined ? 1 : 0, b.match.method === undefined ? 1 : 0],
     [-(a.match.headers?.length ?? 0), -(b.match.headers?.length ?? 0)],
     [-(a.match.queryParams?.length ?? 0), -(b.match.queryParams?.length ?? 0)],
@@ -70,7 +73,9 @@ export function orderRoutes(routes: readonly HTTPRouteObject[]): HTTPRouteObject
     const ta = a.metadata.creationTimestamp ?? '';
     const tb = b.metadata.creationTimestamp ?? '';
     if (ta !== tb) return ta < tb ? -1 : 1;
-    return `${a.metadata.namespace}/${a.metadata.name}`.localeCompare(`${b.metadata.namespace}/${b.metadata.name}`);
+    return `${a.metadata.namespace}/${a.metadata.name}`.localeCompare(
+      `${b.metadata.namespace}/${b.metadata.name}`,
+    );
   });
 }
 
@@ -85,7 +90,8 @@ export function evaluateHttpRoutes(
     route.spec.rules.forEach((rule, ruleIndex) => {
       const matches = rule.matches === undefined || rule.matches.length === 0 ? [{}] : rule.matches;
       matches.forEach((match, matchIndex) => {
-        if (gwMatches(match, req)) candidates.push({ route, routeIndex, ruleIndex, matchIndex, match });
+        if (gwMatches(match, req))
+          candidates.push({ route, routeIndex, ruleIndex, matchIndex, match });
       });
     });
   });
@@ -104,6 +110,8 @@ export function evaluateHttpRoutes(
   const refs = rule?.backendRefs ?? [];
   if (refs.length === 0) return { outcome: { kind: 'status', status: 500 }, via };
   const ns = best.route.metadata.namespace;
-  const outcome = weighted(refs.map((b) => ({ name: `${b.namespace ?? ns}/${b.name}`, weight: b.weight ?? 1 })));
+  const outcome = weighted(
+    refs.map((b) => ({ name: `${b.namespace ?? ns}/${b.name}`, weight: b.weight ?? 1 })),
+  );
   return { outcome, via };
 }

@@ -67,8 +67,12 @@ function conditionsOf(m: VsMatch): Conditions | undefined {
 }
 
 export function sampleKey(r: SampleRequest): string {
-  const q = Object.entries(r.query).map(([k, v]) => `${k}=${v}`).join('&');
-  const h = Object.entries(r.headers).map(([k, v]) => `${k}: ${v}`).join('; ');
+  const q = Object.entries(r.query)
+    .map(([k, v]) => `${k}=${v}`)
+    .join('&');
+  const h = Object.entries(r.headers)
+    .map(([k, v]) => `${k}: ${v}`)
+    .join('; ');
   return `${r.method} ${r.path}${q ? `?${q}` : ''}${h ? ` [${h}]` : ''}`;
 }
 

@@ -19,7 +19,10 @@ export interface Evaluation {
 }
 
 export function describeOutcome(o: Outcome): string {
-  if (o.kind === 'backends') return o.backends.map((b) => (b.percent === 100 ? b.name : `${b.name} ${b.percent}%`)).join(', ');
+  if (o.kind === 'backends')
+    return o.backends
+      .map((b) => (b.percent === 100 ? b.name : `${b.name} ${b.percent}%`))
+      .join(', ');
   if (o.kind === 'redirect') return `redirect ${o.status} ${o.location}`;
   return `status ${o.status}`;
 }

@@ -15,7 +15,11 @@ function stringMatches(sm: StringMatch, value: string | undefined): boolean {
   return true; // {} only requires presence
 }
 
-function matchOne(m: VsMatch, req: SampleRequest, vsGateways: readonly string[] | undefined): boolean {
+function matchOne(
+  m: VsMatch,
+  req: SampleRequest,
+  vsGateways: readonly string[] | undefined,
+): boolean {
   const gws = m.gateways ?? vsGateways;
   if (gws !== undefined && gws.length > 0 && !gws.includes('mesh')) return false;
   if (m.uri !== undefined) {

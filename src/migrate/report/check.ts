@@ -19,7 +19,15 @@ function summaryRows(r: CheckReport): string[][] {
   ]);
 }
 
-const SUMMARY_HEADERS = ['namespace', 'verdict', 'sidecars', 'waypoint', 'blockers', 'auto', 'warnings'];
+const SUMMARY_HEADERS = [
+  'namespace',
+  'verdict',
+  'sidecars',
+  'waypoint',
+  'blockers',
+  'auto',
+  'warnings',
+];
 
 /** The default human output: a summary table, then reasons and steps. */
 export function checkTable(r: CheckReport): string {
@@ -29,14 +37,20 @@ export function checkTable(r: CheckReport): string {
     const lines = [`\n${n.name}: ${n.verdict}`];
     for (const reason of n.reasons) lines.push(`  blocked: ${reason}`);
     const notable = r.findings.filter((f) => f.namespace === n.name && f.severity === 'warning');
-    for (const f of notable) lines.push(`  warning: ${f.resource}: ${f.feature}${f.detail ? ` (${f.detail})` : ''}`);
-    n.steps.forEach((s, i) => lines.push(`  ${i + 1}. ${s}`));
+    for (const f of notable)
+      lines.push(`  warning: ${f.resource}: ${f.feature}${f.detail ? ` (${f.detail})` : ''}`);
+    for (const [i, s] of n.steps.entries()) lines.push(`  ${i + 1}. ${s}`);
     parts.push(`${lines.join('\n')}\n`);
   }
   const mism = r.equivalence.filter((e) => e.mismatches > 0);
-  for (const e of mism) parts.push(`\nroute mismatch: ${e.virtualService} (${e.mismatches}/${e.rows.length} samples)\n`);
+  for (const e of mism)
+    parts.push(
+      `\nroute mismatch: ${e.virtualService} (${e.mismatches}/${e.rows.length} samples)\n`,
+    );
   if (r.problems.length > 0) {
-    parts.push(`\ninput problems (${r.problems.length}):\n${r.problems.map((x) => `  ${formatSource(x.source)}: ${x.message.split('\n')[0]}`).join('\n')}\n`);
+    parts.push(
+      `\ninput problems (${r.problems.length}):\n${r.problems.map((x) => `  ${formatSource(x.source)}: ${x.message.split('\n')[0]}`).join('\n')}\n`,
+    );
   }
   return parts.join('');
 }
@@ -57,11 +71,23 @@ export function equivalenceBlocks(es: readonly EquivalenceResult[]): Block[] {
   const blocks: Block[] = [h(2, 'Route equivalence (sample requests)')];
   if (es.length === 0) blocks.push(p('No VirtualService was converted.'));
   for (const e of es) {
-    blocks.push(h(3, `${e.virtualService} → ${e.routes.join(', ')} (${e.mismatches === 0 ? 'all samples agree' : `${e.mismatches} mismatch(es)`})`));
+    blocks.push(
+      h(
+        3,
+        `${e.virtualService} → ${e.routes.join(', ')} (${e.mismatches === 0 ? 'all samples agree' : `${e.mismatches} mismatch(es)`})`,
+      ),
+    );
     blocks.push(
       table(
         ['request', 'VirtualService', 'rule', 'HTTPRoute', 'rule', 'same'],
-        e.rows.map((r) => [sampleKey(r.request), r.virtualService, r.virtualServiceRule, r.httpRoute, r.httpRouteRule, r.same ? 'yes' : 'NO']),
+        e.rows.map((r) => [
+          sampleKey(r.request),
+          r.virtualService,
+          r.virtualServiceRule,
+          r.httpRoute,
+          r.httpRouteRule,
+          r.same ? 'yes' : 'NO',
+        ]),
       ),
     );
   }
@@ -75,14 +101,36 @@ export function checkBlocks(r: CheckReport): Block[] {
     if (n.reasons.length > 0) blocks.push(p('Blocked by:'), list(n.reasons));
     if (n.steps.length > 0) blocks.push(p('Steps:'), list(n.steps, true));
     if (n.workloads.length > 0) {
-      blocks.push(table(['workload', 'replicas', 'sidecar', 'findings'], n.workloads.map((w) => [`${w.kind} ${w.name}`, String(w.replicas), w.sidecar ? 'yes' : 'no', String(w.findings)])));
+      blocks.push(
+        table(
+          ['workload', 'replicas', 'sidecar', 'findings'],
+          n.workloads.map((w) => [
+            `${w.kind} ${w.name}`,
+            String(w.replicas),
+            w.sidecar ? 'yes' : 'no',
+            String(w.findings),
+          ]),
+        ),
+      );
     }
     const fs = r.findings.filter((f) => f.namespace === n.name);
-    if (fs.length > 0) blocks.push(table(['severity', 'resource', 'workloads', 'feature', 'support', 'detail', 'ambient'], findingRows(fs)));
+    if (fs.length > 0)
+      blocks.push(
+        table(
+          ['severity', 'resource', 'workloads', 'feature', 'support', 'detail', 'ambient'],
+          findingRows(fs),
+        ),
+      );
   }
   blocks.push(...equivalenceBlocks(r.equivalence));
   if (r.problems.length > 0) {
-    blocks.push(h(2, 'Input problems'), table(['file', 'document', 'problem'], r.problems.map((x) => [x.source.file, String(x.source.document), x.message])));
+    blocks.push(
+      h(2, 'Input problems'),
+      table(
+        ['file', 'document', 'problem'],
+        r.problems.map((x) => [x.source.file, String(x.source.document), x.message]),
+      ),
+    );
   }
   return blocks;
 }

@@ -13,7 +13,11 @@ export type Block =
 export const h = (level: 1 | 2 | 3, text: string): Block => ({ kind: 'heading', level, text });
 export const p = (text: string): Block => ({ kind: 'text', text });
 export const list = (items: string[], ordered = false): Block => ({ kind: 'list', items, ordered });
-export const table = (headers: string[], rows: string[][]): Block => ({ kind: 'table', headers, rows });
+export const table = (headers: string[], rows: string[][]): Block => ({
+  kind: 'table',
+  headers,
+  rows,
+});
 export const code = (text: string): Block => ({ kind: 'code', text });
 
 function mdCell(s: string): string {
@@ -35,7 +39,11 @@ export function renderMarkdown(blocks: readonly Block[]): string {
         break;
       case 'table':
         out.push(
-          [`| ${b.headers.map(mdCell).join(' | ')} |`, `|${b.headers.map(() => '---').join('|')}|`, ...b.rows.map((r) => `| ${r.map(mdCell).join(' | ')} |`)].join('\n'),
+          [
+            `| ${b.headers.map(mdCell).join(' | ')} |`,
+            `|${b.headers.map(() => '---').join('|')}|`,
+            ...b.rows.map((r) => `| ${r.map(mdCell).join(' | ')} |`),
+          ].join('\n'),
         );
         break;
       case 'code':
@@ -47,7 +55,12 @@ export function renderMarkdown(blocks: readonly Block[]): string {
 }
 
 export function escapeHtml(s: string): string {
-  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;');
+  return s
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/"/g, '&quot;')
+    .replace(/'/g, '&#39;');
 }
 
 // Backticks in our texts mark commands; render them as <code> after escaping.
@@ -78,7 +91,10 @@ export function renderHtml(title: string, blocks: readonly Block[]): string {
       case 'table':
         body.push(
           `<table><thead><tr>${b.headers.map((x) => `<th>${inline(x)}</th>`).join('')}</tr></thead><tbody>${b.rows
-            .map((r) => `<tr>${r.map((c) => `<td class="${escapeHtml(c.split(' ')[0] ?? '')}">${inline(c)}</td>`).join('')}</tr>`)
+            .map(
+              (r) =>
+                `<tr>${r.map((c) => `<td class="${escapeHtml(c.split(' ')[0] ?? '')}">${inline(c)}</td>`).join('')}</tr>`,
+            )
             .join('')}</tbody></table>`,
         );
         break;
