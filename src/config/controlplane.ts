@@ -12,6 +12,11 @@ import { deepFreeze, type Env, envBool, envDuration, envString } from './env.js'
 /** Default state directory (CA, node tokens); `$AMBIT_STATE_DIR` overrides it. */
 export const DEFAULT_CONTROLPLANE_STATE_DIR = '/var/lib/ambit/controlplane';
 
+/** The state dir from a flag, else `$AMBIT_STATE_DIR`, else the default. */
+export function controlPlaneStateDir(env: Env, flag?: string): string {
+  return flag ?? envString(env, 'AMBIT_STATE_DIR') ?? DEFAULT_CONTROLPLANE_STATE_DIR;
+}
+
 export interface ControlPlaneConfig {
   /** Directory of manifests to watch (`--manifests`); exclusive with `kubernetes`. */
   manifestsDir?: string;
@@ -115,8 +120,7 @@ export function parseControlPlaneConfig(
       'no config source: pass --manifests DIR or --kubernetes',
     );
   }
-  const stateDir =
-    flags.stateDir ?? envString(env, 'AMBIT_STATE_DIR') ?? DEFAULT_CONTROLPLANE_STATE_DIR;
+  const stateDir = controlPlaneStateDir(env, flags.stateDir);
   const debounceMs = flags.debounce
     ? duration(flags.debounce, '--debounce')
     : (envDuration(env, 'PILOT_DEBOUNCE_AFTER') ?? 100);
