@@ -6,13 +6,14 @@ import { Command, Option } from 'commander';
 import { AmbitError, CoreErrors } from '../core/errors.js';
 import { isLevel, logs } from '../telemetry/logger.js';
 import { registerCa } from './ca.js';
+import { registerControlPlane } from './controlplane.js';
 import { registerMigrate } from './migrate.js';
 import { VERSION } from './version.js';
 
 export type CommandRegistrar = (program: Command) => void;
 
 // One registrar per area, in the order they appear in `ambit --help`.
-const registrars: CommandRegistrar[] = [registerCa, registerMigrate];
+const registrars: CommandRegistrar[] = [registerControlPlane, registerCa, registerMigrate];
 
 export function buildProgram(): Command {
   const program = new Command('ambit')

@@ -30,6 +30,8 @@ export interface MonitoringDebugSource {
   connections(): unknown;
   /** `/debug/config_dump?type=&name=`. */
   configDump(query: ConfigDumpQuery): unknown;
+  /** More authenticated JSON endpoints by path, e.g. `/debug/config_status`. */
+  extra?: Readonly<Record<string, () => unknown>>;
 }
 
 export interface MonitoringOptions {
@@ -114,11 +116,17 @@ export class MonitoringServer {
       case '/debug/config_dump':
         break;
       default:
+        if (Object.hasOwn(this.opts.debug.extra ?? {}, url.pathname)) break;
         send(res, 404, { error: 'not found' });
         return;
     }
     const caller = await this.authenticate(req, res);
     if (!caller) return;
+    const extra = this.opts.debug.extra?.[url.pathname];
+    if (extra) {
+      send(res, 200, extra());
+      return;
+    }
     if (url.pathname === '/debug/connections') {
       send(res, 200, this.opts.debug.connections());
       return;

@@ -93,7 +93,7 @@ export class DeltaAdsService {
   }
 
   /** Registers DeltaAggregatedResources on a grpc-js server. */
-  addTo(server: Server): void {
+  addTo(server: Pick<Server, 'addService'>): void {
     const base = grpcService(AggregatedDiscoveryService).deltaAggregatedResources;
     // Responses are written pre-encoded (see encode.ts), so the serializer passes bytes through.
     const method = { ...base, responseSerialize: (b: Buffer) => b };
