@@ -48,7 +48,16 @@ function say(line: string): void {
 export function nextSteps(plan: Pick<ClusterPlan, 'pods' | 'services'>): string[] {
   const out = ['', 'try:', '  ambit get pods', '  ambit get services'];
   const svc = plan.services.find((s) => s.endpoints.length > 0);
-  const client = plan.pods.find((p) => p.deployment !== undefined) ?? plan.pods[0];
+  const serving = new Set(svc?.endpoints.map((e) => e.ip));
+  const client =
+    plan.pods.find(
+      (p) =>
+        p.deployment !== undefined &&
+        !serving.has(p.ip) &&
+        p.containers.every((c) => c.ports.length === 0),
+    ) ??
+    plan.pods.find((p) => !serving.has(p.ip)) ??
+    plan.pods[0];
   if (svc && client) {
     const target = client.deployment ? `deploy/${client.deployment}` : client.name;
     const port = svc.ports[0]?.port ?? 80;
