@@ -5,15 +5,33 @@
 import { Command, Option } from 'commander';
 import { AmbitError, CoreErrors } from '../core/errors.js';
 import { isLevel, logs } from '../telemetry/logger.js';
+import { registerApply } from './apply.js';
 import { registerCa } from './ca.js';
 import { registerControlPlane } from './controlplane.js';
+import { registerDown } from './down.js';
+import { registerExec } from './exec.js';
+import { registerGet } from './get.js';
+import { registerLabel } from './label.js';
+import { registerLogs } from './logs.js';
 import { registerMigrate } from './migrate.js';
+import { registerUp } from './up.js';
 import { VERSION } from './version.js';
 
 export type CommandRegistrar = (program: Command) => void;
 
 // One registrar per area, in the order they appear in `ambit --help`.
-const registrars: CommandRegistrar[] = [registerControlPlane, registerCa, registerMigrate];
+const registrars: CommandRegistrar[] = [
+  registerUp,
+  registerDown,
+  registerGet,
+  registerExec,
+  registerLogs,
+  registerLabel,
+  registerApply,
+  registerControlPlane,
+  registerCa,
+  registerMigrate,
+];
 
 export function buildProgram(): Command {
   const program = new Command('ambit')

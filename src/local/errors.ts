@@ -1,0 +1,15 @@
+/** Error codes of the local cluster runner (`ambit up` / `down` / `exec` / `logs` / `get`). */
+export const LocalErrors = {
+  /** The manifests cannot be run: the message lists every named resource and reason. */
+  MANIFEST_INVALID: 'AMBIT_LOCAL_MANIFEST_INVALID',
+  /** A local cluster is already running under this run directory. */
+  ALREADY_RUNNING: 'AMBIT_LOCAL_ALREADY_RUNNING',
+  /** No local cluster is running (no cluster.json under the run directory). */
+  NOT_RUNNING: 'AMBIT_LOCAL_NOT_RUNNING',
+  /** The named pod or deployment does not exist in the running cluster. */
+  POD_NOT_FOUND: 'AMBIT_LOCAL_POD_NOT_FOUND',
+  /** The cluster did not become ready (a pod never got ready, or the runner died). */
+  START_FAILED: 'AMBIT_LOCAL_START_FAILED',
+  /** The command needs the mesh control plane or ztunnel, not yet part of `ambit up`. */
+  NOT_AVAILABLE: 'AMBIT_LOCAL_NOT_AVAILABLE',
+} as const;
