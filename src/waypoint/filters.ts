@@ -49,8 +49,7 @@ export function rewritePath(
   const [path, query] = splitPath(pathWithQuery);
   if (mod.type === 'ReplaceFullPath') return `${mod.value || '/'}${query}`;
   // Only meaningful with a PathPrefix match (the control plane validates that).
-  if (!match || match.pathType !== 'PathPrefix' || !prefixMatches(match.path, path))
-    return pathWithQuery;
+  if (match?.pathType !== 'PathPrefix' || !prefixMatches(match.path, path)) return pathWithQuery;
   const rest = path.slice(match.path.length);
   const replacement = mod.value.replace(/\/+$/, '');
   const out = replacement + rest;
