@@ -52,7 +52,8 @@ describe('waypoint resilience', () => {
       [undefined, { kind: 'connect-failure' }, { ...base, retries: 2 }, false],
       [undefined, { kind: 'status', status: 503 }, base, false],
     ];
-    table.forEach(([c, o, s, want], i) => assert.equal(shouldRetry(c, o, s), want, `row ${i}`));
+    for (const [i, [c, o, s, want]] of table.entries())
+      assert.equal(shouldRetry(c, o, s), want, `row ${i}`);
     assert.equal(
       retryBackoffMs(10, 1, () => 0.999),
       9,
