@@ -2,6 +2,4 @@
 export const WaypointErrors = {
   /** A pushed WaypointService / ServiceEndpoints resource is unusable; it is NACKed. */
   CONFIG_INVALID: 'AMBIT_WAYPOINT_CONFIG_INVALID',
-  /** The upstream connection to an endpoint could not be opened. */
-  UPSTREAM_CONNECT_FAILED: 'AMBIT_WAYPOINT_UPSTREAM_CONNECT_FAILED',
 } as const;
