@@ -111,7 +111,7 @@ async function waypoint(
   t: TestContext,
   svc: Partial<MessageInitShape<typeof WaypointServiceSchema>>,
   eps: ReturnType<typeof endpoints>[],
-  opts: { maxHeaderBytes?: number } = {},
+  opts: { maxHeaderBytes?: number; headersTimeoutMs?: number } = {},
 ): Promise<Setup> {
   const store = new ConfigStore();
   const res = store.applyServices([
@@ -381,6 +381,22 @@ describe('waypoint engine (real sockets)', () => {
       return out;
     };
     assert.match(await raw('GET / HTTP/1.1\r\nbad header line\r\n\r\n'), /^HTTP\/1\.1 400/);
+    assert.equal(up.hits(), 0);
+  });
+
+  it('a slow request head is cut off (slowloris)', async (t) => {
+    const up = await upstream(t, reply('ok'));
+    const w = await waypoint(t, {}, [endpoints('catalog', [up.port])], { headersTimeoutMs: 300 });
+    const s = connect(w.port, '127.0.0.1');
+    t.after(() => s.destroy());
+    s.write('GET / HTTP/1.1\r\nhost: x\r\n');
+    let out = '';
+    s.setEncoding('latin1');
+    s.on('data', (c: string) => {
+      out += c;
+    });
+    await once(s, 'close');
+    assert.match(out, /^HTTP\/1\.1 408/);
     assert.equal(up.hits(), 0);
   });
 

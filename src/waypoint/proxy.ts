@@ -98,6 +98,10 @@ export class WaypointProxy {
       connectionsCheckingInterval: 1_000,
     });
     this.h1.timeout = opts.idleTimeoutMs ?? 300_000;
+    // Node arms header/request timeout tracking when a server starts
+    // listening. This server never listens (connections are handed in), so
+    // arm it explicitly; without it slowloris heads would never time out.
+    this.h1.emit('listening');
     this.h1.on('request', (req: IncomingMessage, res: ServerResponse) => {
       const conn = this.conns.get(req.socket);
       if (conn) this.serve(conn, req, res);
@@ -254,6 +258,7 @@ export class WaypointProxy {
     for (const s of this.open) s.destroy();
     this.open.clear();
     this.h1.closeAllConnections();
-    this.h2.close();
+    this.h1.close(() => {});
+    this.h2.close(() => {});
   }
 }
