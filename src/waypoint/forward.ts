@@ -1,0 +1,456 @@
+/**
+ * The per-request pipeline: authz → route → rate limit → filters → backend
+ * pick → endpoint (LB, circuit breaker, outlier) → upstream with retries and
+ * timeouts → response filters → telemetry. A request uses the config
+ * snapshot it started with, so config swaps never disturb it.
+ */
+import { randomUUID } from 'node:crypto';
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+import type { Readable, Writable } from 'node:stream';
+import { authorizeRequest } from './authz.js';
+import { type BufferedBody, readBody } from './body.js';
+import type { ConfigSnapshot } from './config.js';
+import { applyRequestFilters, applyResponseFilters, type RequestHead } from './filters.js';
+import { endSpan, nextTraceparent, startSpan } from './metrics.js';
+import {
+  attemptTimeoutMs,
+  classifyStatus,
+  Deadline,
+  RETRY_BODY_LIMIT,
+  retryBackoffMs,
+  shouldRetry,
+} from './resilience/index.js';
+import { matchRoute, pickBackend } from './router.js';
+import type { Runtime } from './runtime.js';
+import type { CompiledRoute, RouteFilter, ServiceConfig, ServiceKey } from './types.js';
+import { sendAttempt, type UpstreamRequest } from './upstream.js';
+
+/** Downstream request, HTTP/1.1 or HTTP/2 (compat API). */
+export interface Downstream {
+  readonly method: string;
+  readonly url: string;
+  readonly headers: IncomingHttpHeaders;
+  readonly httpVersionMajor: number;
+  readonly stream: Readable;
+}
+
+/** Downstream response writer (ServerResponse or Http2ServerResponse). */
+export interface DownstreamResponse {
+  readonly headersSent: boolean;
+  writeHead(status: number, headers?: OutgoingHttpHeaders): unknown;
+  end(body?: string | Buffer): unknown;
+  destroy(err?: Error): unknown;
+  readonly writable: Writable;
+}
+
+/** What the tunnel tells the waypoint about a connection. */
+export interface ConnectionInfo {
+  /** Service key the tunnel's target VIP:port resolved to. */
+  readonly service: ServiceKey;
+  readonly port: number;
+  readonly peerIdentity?: string;
+  readonly sourceIp: string;
+}
+
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'upgrade',
+  'te',
+  'http2-settings',
+  'host',
+]);
+
+function cleanHeaders(h: IncomingHttpHeaders): OutgoingHttpHeaders {
+  const out: OutgoingHttpHeaders = {};
+  for (const [k, v] of Object.entries(h)) {
+    if (v === undefined || k.startsWith(':') || HOP_BY_HOP.has(k)) continue;
+    out[k] = v;
+  }
+  return out;
+}
+
+function headerValue(
+  h: OutgoingHttpHeaders | IncomingHttpHeaders,
+  name: string,
+): string | undefined {
+  const v = h[name];
+  if (v === undefined) return undefined;
+  return Array.isArray(v) ? v.join(', ') : String(v);
+}
+
+interface Exchange {
+  status: number;
+  flags: string;
+  responseBytes: number;
+  requestBytes: number;
+  route?: string;
+  upstream?: string;
+  destinationPrincipal?: string;
+}
+
+export async function forward(
+  rt: Runtime,
+  conn: ConnectionInfo,
+  down: Downstream,
+  res: DownstreamResponse,
+): Promise<void> {
+  const start = rt.clock();
+  const snap = rt.store.snapshot();
+  const svc = snap.services.get(conn.service);
+  const authority =
+    headerValue(down.headers, ':authority') ?? headerValue(down.headers, 'host') ?? conn.service;
+  const [path = '/', rawQuery = ''] = splitOnce(down.url, '?');
+  const protocol = String(down.headers['content-type'] ?? '').startsWith('application/grpc')
+    ? 'grpc'
+    : 'http';
+  const trace = nextTraceparent(headerValue(down.headers, 'traceparent'));
+  const span = startSpan(`${conn.service}:${conn.port}/*`, { traceparent: trace.traceparent });
+  const ex: Exchange = { status: 0, flags: '-', responseBytes: 0, requestBytes: 0 };
+  const reply = (
+    status: number,
+    flags: string,
+    body: string,
+    headers: OutgoingHttpHeaders = {},
+  ) => {
+    ex.status = status;
+    ex.flags = flags;
+    ex.responseBytes = Buffer.byteLength(body);
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    res.writeHead(status, {
+      'content-type': 'text/plain',
+      'content-length': Buffer.byteLength(body),
+      ...headers,
+    });
+    res.end(body);
+  };
+  try {
+    await pipeline(rt, snap, svc, conn, down, res, ex, reply, {
+      authority,
+      path,
+      rawQuery,
+      traceparent: trace.traceparent,
+    });
+  } catch (err) {
+    rt.log.warn({ err, service: conn.service }, 'request failed');
+    if (ex.status === 0)
+      reply(503, 'DC', 'upstream connect error or disconnect/reset before headers');
+  } finally {
+    endSpan(span, ex.status);
+    rt.metrics?.recordRequest({
+      ...(conn.peerIdentity ? { sourcePrincipal: conn.peerIdentity } : {}),
+      sourceIp: conn.sourceIp,
+      destinationService: conn.service,
+      ...(ex.destinationPrincipal ? { destinationPrincipal: ex.destinationPrincipal } : {}),
+      method: down.method,
+      path,
+      authority,
+      protocol,
+      status: ex.status,
+      flags: ex.flags,
+      durationMs: rt.clock() - start,
+      requestBytes: ex.requestBytes,
+      responseBytes: ex.responseBytes,
+      ...(ex.route ? { route: ex.route } : {}),
+      ...(ex.upstream ? { upstream: ex.upstream } : {}),
+      traceId: trace.traceId,
+    });
+  }
+}
+
+function splitOnce(s: string, sep: string): [string, string] {
+  const i = s.indexOf(sep);
+  return i < 0 ? [s, ''] : [s.slice(0, i), s.slice(i + 1)];
+}
+
+type Reply = (status: number, flags: string, body: string, headers?: OutgoingHttpHeaders) => void;
+
+async function pipeline(
+  rt: Runtime,
+  snap: ConfigSnapshot,
+  svc: ServiceConfig | undefined,
+  conn: ConnectionInfo,
+  down: Downstream,
+  res: DownstreamResponse,
+  ex: Exchange,
+  reply: Reply,
+  req: { authority: string; path: string; rawQuery: string; traceparent: string },
+): Promise<void> {
+  const header = (name: string) => headerValue(down.headers, name);
+  if (svc && svc.policies.length > 0) {
+    const hostOnly = req.authority.replace(/:\d+$/, '');
+    const d = authorizeRequest(svc.policies, {
+      ...(conn.peerIdentity ? { principal: conn.peerIdentity } : {}),
+      sourceIp: conn.sourceIp,
+      method: down.method,
+      path: req.path,
+      host: hostOnly,
+      port: conn.port,
+      headers: header,
+    });
+    if (d.audit.length > 0)
+      rt.log.info({ audit: d.audit, path: req.path, principal: conn.peerIdentity }, 'authz audit');
+    if (!d.allowed) return reply(403, '-', 'RBAC: access denied');
+  }
+  let route: CompiledRoute | undefined;
+  if (svc && svc.routes.length > 0) {
+    route = matchRoute(svc, {
+      method: down.method,
+      path: req.path,
+      query: new URLSearchParams(req.rawQuery),
+      header,
+      port: conn.port,
+    });
+    if (!route) return reply(404, 'NR', 'no matching route');
+    ex.route = route.id;
+  }
+  const limit = route?.rateLimit ?? svc?.rateLimit;
+  if (limit) {
+    const scope = route?.rateLimit ? route.id : conn.service;
+    const d = rt.limiter.take(scope, limit, conn.peerIdentity);
+    if (!d.allowed)
+      return reply(429, 'RL', 'local_rate_limited', { 'retry-after': String(d.retryAfterSeconds) });
+  }
+  const head: RequestHead = {
+    method: down.method,
+    scheme: 'http',
+    authority: req.authority,
+    path: req.rawQuery ? `${req.path}?${req.rawQuery}` : req.path,
+    headers: cleanHeaders(down.headers),
+  };
+  let target = { service: conn.service, port: conn.port };
+  let responseFilters: RouteFilter[] = [];
+  const mirrors: Extract<RouteFilter, { type: 'RequestMirror' }>[] = [];
+  if (route) {
+    const f = applyRequestFilters(route.filters, head, conn.port, route.match);
+    if (f.kind === 'redirect') return reply(f.status, '-', '', { location: f.location });
+    mirrors.push(...f.mirrors);
+    const choice = pickBackend(route, rt.random);
+    if (choice.kind === 'error') return reply(500, 'NR', choice.reason);
+    const bf = applyRequestFilters(choice.backend.filters, head, conn.port, route.match);
+    if (bf.kind === 'redirect') return reply(bf.status, '-', '', { location: bf.location });
+    mirrors.push(...bf.mirrors);
+    target = { service: choice.backend.service, port: choice.backend.port };
+    responseFilters = [...route.filters, ...choice.backend.filters];
+  }
+  head.headers.host = head.authority;
+  head.headers.traceparent = req.traceparent;
+  if (head.headers['x-request-id'] === undefined) head.headers['x-request-id'] = randomUUID();
+  const body: BufferedBody = await readBody(down.stream, RETRY_BODY_LIMIT);
+  ex.requestBytes = Buffer.isBuffer(body)
+    ? body.length
+    : body.head.reduce((s, b) => s + b.length, 0);
+  if (Buffer.isBuffer(body)) {
+    for (const m of mirrors)
+      if (rt.random() * 100 < m.percent) void mirror(rt, snap, m, head, body);
+  }
+  const upstreamReq: UpstreamRequest = {
+    method: head.method,
+    path: head.path,
+    headers: Buffer.isBuffer(body)
+      ? { ...head.headers, 'content-length': String(body.length) }
+      : head.headers,
+    body,
+  };
+  await send(rt, snap, svc, route, target, upstreamReq, res, ex, reply, responseFilters);
+}
+
+async function send(
+  rt: Runtime,
+  snap: ConfigSnapshot,
+  svc: ServiceConfig | undefined,
+  route: CompiledRoute | undefined,
+  target: { service: ServiceKey; port: number },
+  upstreamReq: UpstreamRequest,
+  res: DownstreamResponse,
+  ex: Exchange,
+  reply: Reply,
+  responseFilters: readonly RouteFilter[],
+): Promise<void> {
+  const backendSvc = snap.services.get(target.service);
+  const traffic =
+    route?.backend ?? (target.service === svc?.key ? svc.backend : backendSvc?.backend);
+  const endpoints = snap.endpoints.get(target.service)?.endpoints ?? [];
+  const peers = endpoints.map((e) => e.uid);
+  const deadline = new Deadline(rt.clock, route?.requestTimeoutMs ?? 0);
+  const replayable = Buffer.isBuffer(upstreamReq.body);
+  for (let retries = 0; ; retries++) {
+    const ep = rt.lb.pick(target.service, endpoints, {
+      type: traffic?.loadBalancer ?? 'RoundRobin',
+      port: target.port,
+      isEjected: (e) => rt.outlier.isEjected(e.uid),
+      active: (e) => rt.active.get(e.uid) ?? 0,
+      ...(rt.locality ? { locality: rt.locality } : {}),
+      random: rt.random,
+    });
+    if (!ep) return reply(503, 'UH', 'no healthy upstream');
+    const lease = await rt.breakers.acquire(target.service, traffic);
+    if (!lease.ok) return reply(503, 'UO', 'overflow', { 'x-ambit-overflow': lease.limit });
+    const timeout = attemptTimeoutMs(deadline, route?.backendRequestTimeoutMs ?? 0);
+    if (timeout === 0) {
+      lease.lease.release();
+      return reply(504, 'UT', 'upstream request timeout');
+    }
+    const ac = new AbortController();
+    const timer = timeout === undefined ? undefined : setTimeout(() => ac.abort(), timeout);
+    rt.active.set(ep.uid, (rt.active.get(ep.uid) ?? 0) + 1);
+    const done = () => {
+      if (timer) clearTimeout(timer);
+      rt.active.set(ep.uid, Math.max(0, (rt.active.get(ep.uid) ?? 1) - 1));
+      lease.lease.release();
+    };
+    ex.upstream = `${ep.address}:${ep.ports.get(target.port) ?? target.port}`;
+    ex.destinationPrincipal = ep.identity || undefined;
+    const result = await sendAttempt(
+      rt.connector,
+      {
+        service: target.service,
+        servicePort: target.port,
+        endpoint: ep,
+        port: ep.ports.get(target.port) ?? target.port,
+      },
+      upstreamReq,
+      ac.signal,
+    );
+    const outcome =
+      result.kind === 'response'
+        ? { kind: 'status' as const, status: result.res.statusCode ?? 502 }
+        : result.outcome;
+    rt.outlier.record(
+      ep.uid,
+      outcome.kind === 'status'
+        ? classifyStatus(outcome.status)
+        : outcome.kind === 'connect-failure'
+          ? 'connect-failure'
+          : 'gateway-error',
+      traffic,
+      peers,
+    );
+    const again = shouldRetry(route?.retry, outcome, {
+      retries,
+      responseStarted: res.headersSent,
+      bodyReplayable: replayable,
+    });
+    if (again) {
+      if (result.kind === 'response') result.res.resume();
+      done();
+      const wait = Math.min(
+        retryBackoffMs(route?.retry?.backoffMs ?? 25, retries + 1, rt.random),
+        deadline.remainingMs(),
+      );
+      await new Promise((r) => setTimeout(r, wait));
+      if (deadline.expired()) return reply(504, 'UT', 'upstream request timeout');
+      continue;
+    }
+    if (result.kind === 'failed') {
+      done();
+      if (result.outcome.kind === 'timeout') return reply(504, 'UT', 'upstream request timeout');
+      if (result.outcome.kind === 'connect-failure')
+        return reply(503, 'UF', 'upstream connect error');
+      return reply(503, 'UC', 'upstream reset before response');
+    }
+    return stream(
+      result.res,
+      result.abort,
+      res,
+      ex,
+      responseFilters,
+      retries > 0 ? 'URX' : '-',
+      done,
+      ac.signal,
+    );
+  }
+}
+
+function stream(
+  up: import('node:http').IncomingMessage,
+  abort: () => void,
+  res: DownstreamResponse,
+  ex: Exchange,
+  responseFilters: readonly RouteFilter[],
+  flags: string,
+  done: () => void,
+  signal: AbortSignal,
+): Promise<void> {
+  const headers = cleanHeaders(up.headers);
+  applyResponseFilters(responseFilters, headers);
+  ex.status = up.statusCode ?? 502;
+  ex.flags = flags;
+  res.writeHead(ex.status, headers);
+  return new Promise<void>((resolve) => {
+    let finished = false;
+    const finish = () => {
+      if (finished) return;
+      finished = true;
+      signal.removeEventListener('abort', onAbort);
+      done();
+      resolve();
+    };
+    const onAbort = () => {
+      // The timeout fired after headers were sent: all we can do is reset.
+      ex.flags = 'UT';
+      abort();
+      res.destroy();
+      finish();
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    up.on('data', (c: Buffer) => {
+      ex.responseBytes += c.length;
+    });
+    up.on('error', () => {
+      res.destroy();
+      finish();
+    });
+    up.on('end', finish);
+    up.on('close', finish);
+    up.pipe(res.writable);
+  });
+}
+
+async function mirror(
+  rt: Runtime,
+  snap: ConfigSnapshot,
+  m: Extract<RouteFilter, { type: 'RequestMirror' }>,
+  head: RequestHead,
+  body: Buffer,
+): Promise<void> {
+  const endpoints = snap.endpoints.get(m.service)?.endpoints ?? [];
+  const ep = rt.lb.pick(m.service, endpoints, {
+    type: 'RoundRobin',
+    port: m.port,
+    isEjected: () => false,
+    active: () => 0,
+  });
+  if (!ep) return;
+  const ac = new AbortController();
+  const timer = setTimeout(() => ac.abort(), 30_000);
+  try {
+    const host = String(head.headers.host ?? '');
+    const r = await sendAttempt(
+      rt.connector,
+      {
+        service: m.service,
+        servicePort: m.port,
+        endpoint: ep,
+        port: ep.ports.get(m.port) ?? m.port,
+      },
+      {
+        method: head.method,
+        path: head.path,
+        headers: { ...head.headers, host: `${host}-shadow`, 'content-length': String(body.length) },
+        body,
+      },
+      ac.signal,
+    );
+    if (r.kind === 'response') r.res.resume();
+  } catch (err) {
+    rt.log.debug({ err, mirror: m.service }, 'mirror failed');
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,290 @@
+/**
+ * Istio standard metrics as a waypoint reports them (`reporter="waypoint"`,
+ * Istio's label set), one access-log line per request (component `access`),
+ * and W3C trace context: `traceparent` is propagated, or generated when
+ * absent; spans go through @opentelemetry/api (no exporter by default).
+ */
+import { randomBytes } from 'node:crypto';
+import {
+  context,
+  propagation,
+  type Span,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+} from '@opentelemetry/api';
+import { Counter, Histogram, type Registry } from 'prom-client';
+import { logger } from '../telemetry/logger.js';
+
+const LABELS = [
+  'reporter',
+  'source_workload',
+  'source_workload_namespace',
+  'source_principal',
+  'source_app',
+  'source_version',
+  'source_cluster',
+  'destination_workload',
+  'destination_workload_namespace',
+  'destination_principal',
+  'destination_app',
+  'destination_version',
+  'destination_service',
+  'destination_service_name',
+  'destination_service_namespace',
+  'destination_cluster',
+  'request_protocol',
+  'response_code',
+  'grpc_response_status',
+  'response_flags',
+  'connection_security_policy',
+] as const;
+const TCP_LABELS = LABELS.filter(
+  (l) => l !== 'response_code' && l !== 'grpc_response_status' && l !== 'request_protocol',
+);
+
+type Labels = Record<(typeof LABELS)[number], string>;
+
+/** Istio's duration buckets, ms. */
+const DURATION_BUCKETS = [
+  0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000, 600000,
+  1800000, 3600000,
+];
+/** Istio's size buckets, bytes. */
+const SIZE_BUCKETS = [1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000, 1000000000];
+
+/** One finished HTTP exchange, as the engine reports it. */
+export interface RequestRecord {
+  /** Peer SPIFFE ID ("spiffe://td/ns/x/sa/y"); undefined when plaintext. */
+  readonly sourcePrincipal?: string;
+  readonly sourceIp: string;
+  /** `"<ns>/<hostname>"` of the destination Service, or "" when unknown. */
+  readonly destinationService: string;
+  readonly destinationPrincipal?: string;
+  readonly destinationWorkload?: string;
+  readonly method: string;
+  readonly path: string;
+  readonly authority: string;
+  readonly protocol: 'http' | 'grpc';
+  readonly status: number;
+  /** Envoy response flags: "-", "UO", "RL", "UT", "UF", "UH", "URX", "DC", "UAEX"… */
+  readonly flags: string;
+  readonly durationMs: number;
+  readonly requestBytes: number;
+  readonly responseBytes: number;
+  readonly route?: string;
+  readonly upstream?: string;
+  readonly traceId?: string;
+  readonly grpcStatus?: string;
+}
+
+function principalParts(p: string | undefined): { ns: string; sa: string; id: string } {
+  if (!p) return { ns: 'unknown', sa: 'unknown', id: 'unknown' };
+  const m = /\/ns\/([^/]+)\/sa\/([^/]+)$/.exec(p);
+  return { ns: m?.[1] ?? 'unknown', sa: m?.[2] ?? 'unknown', id: p };
+}
+
+export class WaypointMetrics {
+  private readonly requests: Counter<string>;
+  private readonly duration: Histogram<string>;
+  private readonly requestBytes: Histogram<string>;
+  private readonly responseBytes: Histogram<string>;
+  private readonly tcpOpened: Counter<string>;
+  private readonly tcpClosed: Counter<string>;
+  private readonly tcpSent: Counter<string>;
+  private readonly tcpReceived: Counter<string>;
+  private readonly access = logger('access');
+
+  constructor(
+    registry: Registry,
+    private readonly cluster = 'Kubernetes',
+  ) {
+    const reg = { registers: [registry] };
+    const labelNames = [...LABELS];
+    this.requests = new Counter({
+      name: 'istio_requests_total',
+      help: 'Requests processed by the waypoint',
+      labelNames,
+      ...reg,
+    });
+    this.duration = new Histogram({
+      name: 'istio_request_duration_milliseconds',
+      help: 'Request duration',
+      labelNames,
+      buckets: DURATION_BUCKETS,
+      ...reg,
+    });
+    this.requestBytes = new Histogram({
+      name: 'istio_request_bytes',
+      help: 'Request body size',
+      labelNames,
+      buckets: SIZE_BUCKETS,
+      ...reg,
+    });
+    this.responseBytes = new Histogram({
+      name: 'istio_response_bytes',
+      help: 'Response body size',
+      labelNames,
+      buckets: SIZE_BUCKETS,
+      ...reg,
+    });
+    const tcp = [...TCP_LABELS];
+    this.tcpOpened = new Counter({
+      name: 'istio_tcp_connections_opened_total',
+      help: 'TCP connections opened',
+      labelNames: tcp,
+      ...reg,
+    });
+    this.tcpClosed = new Counter({
+      name: 'istio_tcp_connections_closed_total',
+      help: 'TCP connections closed',
+      labelNames: tcp,
+      ...reg,
+    });
+    this.tcpSent = new Counter({
+      name: 'istio_tcp_sent_bytes_total',
+      help: 'Bytes sent to the client',
+      labelNames: tcp,
+      ...reg,
+    });
+    this.tcpReceived = new Counter({
+      name: 'istio_tcp_received_bytes_total',
+      help: 'Bytes received from the client',
+      labelNames: tcp,
+      ...reg,
+    });
+  }
+
+  private labels(
+    r: Pick<
+      RequestRecord,
+      'sourcePrincipal' | 'destinationService' | 'destinationPrincipal' | 'destinationWorkload'
+    >,
+  ): Omit<
+    Labels,
+    'response_code' | 'grpc_response_status' | 'request_protocol' | 'response_flags'
+  > {
+    const src = principalParts(r.sourcePrincipal);
+    const dst = principalParts(r.destinationPrincipal);
+    const [svcNs = 'unknown', host = 'unknown'] = r.destinationService
+      ? r.destinationService.split('/')
+      : [];
+    return {
+      reporter: 'waypoint',
+      source_workload: src.sa === 'unknown' ? 'unknown' : src.sa,
+      source_workload_namespace: src.ns,
+      source_principal: src.id,
+      source_app: 'unknown',
+      source_version: 'unknown',
+      source_cluster: this.cluster,
+      destination_workload: r.destinationWorkload ?? 'unknown',
+      destination_workload_namespace: dst.ns === 'unknown' ? svcNs : dst.ns,
+      destination_principal: dst.id,
+      destination_app: 'unknown',
+      destination_version: 'unknown',
+      destination_service: host,
+      destination_service_name: host.split('.')[0] ?? host,
+      destination_service_namespace: svcNs,
+      destination_cluster: this.cluster,
+      connection_security_policy: r.sourcePrincipal ? 'mutual_tls' : 'none',
+    };
+  }
+
+  /** Counts one HTTP request and writes its access-log line. */
+  recordRequest(r: RequestRecord): void {
+    const labels: Labels = {
+      ...this.labels(r),
+      request_protocol: r.protocol,
+      response_code: String(r.status),
+      grpc_response_status: r.grpcStatus ?? '',
+      response_flags: r.flags,
+    };
+    this.requests.inc(labels);
+    this.duration.observe(labels, r.durationMs);
+    this.requestBytes.observe(labels, r.requestBytes);
+    this.responseBytes.observe(labels, r.responseBytes);
+    this.access.info(
+      {
+        src: r.sourceIp,
+        src_principal: r.sourcePrincipal,
+        method: r.method,
+        path: r.path,
+        authority: r.authority,
+        protocol: r.protocol,
+        status: r.status,
+        flags: r.flags,
+        duration_ms: Math.round(r.durationMs * 1000) / 1000,
+        bytes_received: r.requestBytes,
+        bytes_sent: r.responseBytes,
+        route: r.route,
+        upstream: r.upstream,
+        dst_service: r.destinationService,
+        trace_id: r.traceId,
+      },
+      'request',
+    );
+  }
+
+  /** TCP (non-HTTP) stream through the waypoint: call on open, then on close with byte counts. */
+  recordTcp(r: {
+    sourcePrincipal?: string;
+    sourceIp: string;
+    destinationService: string;
+    destinationPrincipal?: string;
+  }): {
+    close(sent: number, received: number): void;
+  } {
+    const labels = { ...this.labels(r), response_flags: '-' };
+    this.tcpOpened.inc(labels);
+    return {
+      close: (sent, received) => {
+        this.tcpClosed.inc(labels);
+        this.tcpSent.inc(labels, sent);
+        this.tcpReceived.inc(labels, received);
+        this.access.info(
+          {
+            src: r.sourceIp,
+            src_principal: r.sourcePrincipal,
+            dst_service: r.destinationService,
+            bytes_sent: sent,
+            bytes_received: received,
+          },
+          'tcp',
+        );
+      },
+    };
+  }
+}
+
+const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
+
+/**
+ * The traceparent to send upstream: the incoming one with a new parent id
+ * (this hop), or a fresh sampled one. Returns the trace id for logs.
+ */
+export function nextTraceparent(incoming: string | undefined): {
+  traceparent: string;
+  traceId: string;
+} {
+  const m = incoming ? TRACEPARENT.exec(incoming.trim()) : null;
+  const traceId = m?.[1] && m[1] !== '0'.repeat(32) ? m[1] : randomBytes(16).toString('hex');
+  const flags = m?.[3] ?? '01';
+  return { traceparent: `00-${traceId}-${randomBytes(8).toString('hex')}-${flags}`, traceId };
+}
+
+const tracer = trace.getTracer('ambit-waypoint');
+
+/** Starts a server span for a request (a no-op unless an OTel SDK is registered). */
+export function startSpan(
+  name: string,
+  headers: Record<string, string | string[] | undefined>,
+): Span {
+  const parent = propagation.extract(context.active(), headers);
+  return tracer.startSpan(name, { kind: SpanKind.SERVER }, parent);
+}
+
+export function endSpan(span: Span, status: number): void {
+  span.setAttribute('http.response.status_code', status);
+  if (status >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
+  span.end();
+}

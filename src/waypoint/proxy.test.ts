@@ -1,0 +1,442 @@
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { Agent, createServer, request, type Server } from 'node:http';
+import { connect as h2connect } from 'node:http2';
+import {
+  type AddressInfo,
+  connect,
+  createServer as createTcpServer,
+  type Socket,
+  type Server as TcpServer,
+} from 'node:net';
+import { describe, it, type TestContext } from 'node:test';
+import { create, type MessageInitShape } from '@bufbuild/protobuf';
+import { Registry } from 'prom-client';
+import {
+  AuthorizationPolicy_Action,
+  type RouteSchema,
+  ServiceEndpointsSchema,
+  WaypointServiceSchema,
+} from '../gen/ambit/waypoint_pb.js';
+import { ConfigStore } from './config.js';
+import { WaypointMetrics } from './metrics.js';
+import { WaypointProxy } from './proxy.js';
+import type { UpstreamConnector } from './upstream.js';
+
+const NS = 'shop';
+const HOST = (n: string) => `${n}.shop.svc.cluster.local`;
+const KEY = (n: string) => `${NS}/${HOST(n)}`;
+const PEER = 'spiffe://cluster.local/ns/shop/sa/frontend';
+
+type Handler = (
+  req: import('node:http').IncomingMessage,
+  res: import('node:http').ServerResponse,
+) => void;
+
+async function listen(t: TestContext, s: Server | TcpServer): Promise<number> {
+  s.listen(0, '127.0.0.1');
+  await once(s, 'listening');
+  t.after(() => {
+    if ('closeAllConnections' in s) s.closeAllConnections();
+    s.close();
+  });
+  return (s.address() as AddressInfo).port;
+}
+
+async function upstream(
+  t: TestContext,
+  handler: Handler,
+): Promise<{ port: number; hits: () => number }> {
+  let hits = 0;
+  const s = createServer((req, res) => {
+    hits++;
+    handler(req, res);
+  });
+  return { port: await listen(t, s), hits: () => hits };
+}
+
+const reply =
+  (body: string, status = 200): Handler =>
+  (req, res) => {
+    req.resume();
+    req.on('end', () => {
+      res.writeHead(status, { 'content-type': 'text/plain', 'x-seen-path': req.url ?? '' });
+      res.end(body);
+    });
+  };
+
+const tcpConnector: UpstreamConnector = {
+  connect: (target, signal) =>
+    new Promise((resolve, reject) => {
+      const s: Socket = connect(target.port, target.endpoint.address);
+      const abort = () => s.destroy(new Error('aborted'));
+      signal.addEventListener('abort', abort, { once: true });
+      s.once('connect', () => {
+        signal.removeEventListener('abort', abort);
+        resolve(s);
+      });
+      s.once('error', reject);
+    }),
+};
+
+function endpoints(name: string, ports: number[]) {
+  return create(ServiceEndpointsSchema, {
+    name,
+    namespace: NS,
+    hostname: HOST(name),
+    endpoints: ports.map((p, i) => ({
+      workloadUid: `${name}-${i}`,
+      address: new Uint8Array([127, 0, 0, 1]),
+      ports: { 80: p },
+      identity: `spiffe://cluster.local/ns/shop/sa/${name}`,
+      healthy: true,
+    })),
+  });
+}
+
+type RouteInit = MessageInitShape<typeof RouteSchema>;
+type SvcInit = MessageInitShape<typeof WaypointServiceSchema>;
+
+interface Setup {
+  store: ConfigStore;
+  get: (
+    path: string,
+    headers?: Record<string, string>,
+  ) => Promise<{ status: number; body: string; headers: import('node:http').IncomingHttpHeaders }>;
+  port: number;
+  registry: Registry;
+}
+
+async function waypoint(
+  t: TestContext,
+  svc: Partial<MessageInitShape<typeof WaypointServiceSchema>>,
+  eps: ReturnType<typeof endpoints>[],
+  opts: { maxHeaderBytes?: number; headersTimeoutMs?: number } = {},
+): Promise<Setup> {
+  const store = new ConfigStore();
+  const res = store.applyServices([
+    create(WaypointServiceSchema, {
+      name: 'catalog',
+      namespace: NS,
+      hostname: HOST('catalog'),
+      ...svc,
+    } as SvcInit),
+  ]);
+  assert.equal(res.errors.size, 0, [...res.errors.values()].join());
+  store.applyEndpoints(eps);
+  const registry = new Registry();
+  const proxy = new WaypointProxy({
+    store,
+    connector: tcpConnector,
+    metrics: new WaypointMetrics(registry),
+    ...opts,
+  });
+  const server = createTcpServer((sock) =>
+    proxy.handle(sock, {
+      service: KEY('catalog'),
+      port: 80,
+      peerIdentity: PEER,
+      sourceIp: sock.remoteAddress ?? '',
+    }),
+  );
+  const port = await listen(t, server);
+  t.after(() => proxy.close());
+  const agent = new Agent({ keepAlive: true, maxSockets: 20 });
+  t.after(() => agent.destroy());
+  const get: Setup['get'] = (path, headers = {}) =>
+    new Promise((resolve, reject) => {
+      const r = request(
+        { host: '127.0.0.1', port, path, agent, headers: { host: HOST('catalog'), ...headers } },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () =>
+            resolve({
+              status: res.statusCode ?? 0,
+              body: Buffer.concat(chunks).toString(),
+              headers: res.headers,
+            }),
+          );
+        },
+      );
+      r.on('error', reject);
+      r.end();
+    });
+  return { store, get, port, registry };
+}
+
+const route = (r: RouteInit): RouteInit =>
+  ({ route: `${NS}/catalog`, match: { path: '/' }, ...r }) as RouteInit;
+
+describe('waypoint engine (real sockets)', () => {
+  it('splits 90/10 between v1 and v2', async (t) => {
+    const v1 = await upstream(t, reply('v1'));
+    const v2 = await upstream(t, reply('v2'));
+    const w = await waypoint(
+      t,
+      {
+        routes: [
+          route({
+            backends: [
+              { service: KEY('v1'), port: 80, weight: 90 },
+              { service: KEY('v2'), port: 80, weight: 10 },
+            ],
+          }),
+        ],
+      },
+      [endpoints('v1', [v1.port]), endpoints('v2', [v2.port])],
+    );
+    let v2count = 0;
+    for (let batch = 0; batch < 50; batch++) {
+      const rs = await Promise.all(Array.from({ length: 20 }, () => w.get('/items')));
+      for (const r of rs) {
+        assert.equal(r.status, 200);
+        if (r.body === 'v2') v2count++;
+      }
+    }
+    assert.ok(v2count >= 50 && v2count <= 150, `v2 share ${v2count}/1000`);
+    const metrics = await w.registry.getSingleMetricAsString('istio_requests_total');
+    assert.match(metrics, /reporter="waypoint"/);
+    assert.match(metrics, /source_principal="spiffe:\/\/cluster.local\/ns\/shop\/sa\/frontend"/);
+    assert.match(metrics, /connection_security_policy="mutual_tls"/);
+  });
+
+  it('header match routes all to v2; filters rewrite the path; h2c works', async (t) => {
+    const v1 = await upstream(t, reply('v1'));
+    const v2 = await upstream(t, reply('v2'));
+    const w = await waypoint(
+      t,
+      {
+        routes: [
+          route({
+            match: { path: '/', headers: [{ name: 'x-canary', value: 'true' }] },
+            filters: [
+              {
+                kind: {
+                  case: 'urlRewrite',
+                  value: { path: { kind: { case: 'replacePrefixMatch', value: '/v2' } } },
+                },
+              },
+            ],
+            backends: [{ service: KEY('v2'), port: 80, weight: 1 }],
+          }),
+          route({
+            filters: [
+              {
+                kind: { case: 'responseHeaderModifier', value: { set: { 'x-route': 'default' } } },
+              },
+            ],
+            backends: [{ service: KEY('v1'), port: 80, weight: 1 }],
+          }),
+        ],
+      },
+      [endpoints('v1', [v1.port]), endpoints('v2', [v2.port])],
+    );
+    for (let i = 0; i < 20; i++) {
+      const r = await w.get('/items', { 'x-canary': 'true' });
+      assert.equal(r.body, 'v2');
+      assert.equal(r.headers['x-seen-path'], '/v2/items');
+    }
+    const d = await w.get('/items');
+    assert.equal(d.body, 'v1');
+    assert.equal(d.headers['x-route'], 'default');
+    const session = h2connect(`http://127.0.0.1:${w.port}`);
+    t.after(() => session.close());
+    const stream = session.request({
+      ':path': '/x',
+      ':authority': HOST('catalog'),
+      'x-canary': 'true',
+    });
+    const [headers] = (await once(stream, 'response')) as [Record<string, string | number>];
+    let body = '';
+    stream.setEncoding('utf8');
+    stream.on('data', (c: string) => {
+      body += c;
+    });
+    await once(stream, 'end');
+    assert.equal(headers[':status'], 200);
+    assert.equal(body, 'v2');
+  });
+
+  it('retries a failing endpoint and succeeds', async (t) => {
+    const bad = await upstream(t, reply('bad', 503));
+    const good = await upstream(t, reply('good'));
+    const w = await waypoint(
+      t,
+      {
+        routes: [
+          route({
+            retry: { codes: [503], attempts: 2, backoffMs: 1n },
+            backends: [{ service: KEY('v1'), port: 80, weight: 1 }],
+          }),
+        ],
+      },
+      [endpoints('v1', [bad.port, good.port])],
+    );
+    for (let i = 0; i < 10; i++) {
+      const r = await w.get('/');
+      assert.equal(r.status, 200);
+      assert.equal(r.body, 'good');
+    }
+    assert.ok(bad.hits() > 0, 'the failing endpoint was tried');
+  });
+
+  it('per-try timeout and request timeout answer 504', async (t) => {
+    const slow = await upstream(t, (req, res) => {
+      const timer = setTimeout(() => res.end('late'), 5000);
+      res.on('close', () => clearTimeout(timer));
+      req.resume();
+    });
+    const w = await waypoint(
+      t,
+      {
+        routes: [
+          route({
+            match: { path: '/try' },
+            backendRequestTimeoutMs: 100n,
+            backends: [{ service: KEY('v1'), port: 80, weight: 1 }],
+          }),
+          route({
+            match: { path: '/req' },
+            requestTimeoutMs: 300n,
+            backendRequestTimeoutMs: 100n,
+            retry: { codes: [504], attempts: 10, backoffMs: 1n },
+            backends: [{ service: KEY('v1'), port: 80, weight: 1 }],
+          }),
+        ],
+      },
+      [endpoints('v1', [slow.port])],
+    );
+    assert.equal((await w.get('/try')).status, 504);
+    const r = await w.get('/req');
+    assert.equal(r.status, 504);
+    assert.ok(slow.hits() >= 3, `retried within the request timeout (${slow.hits()} attempts)`);
+  });
+
+  it('outlier detection stops sending to a failing endpoint', async (t) => {
+    const bad = await upstream(t, reply('bad', 500));
+    const good = await upstream(t, reply('good'));
+    const w = await waypoint(
+      t,
+      { backend: { consecutive5xxErrors: 2, baseEjectionTimeMs: 60_000n, maxEjectionPercent: 50 } },
+      [endpoints('catalog', [bad.port, good.port])],
+    );
+    for (let i = 0; i < 6; i++) await w.get('/');
+    const before = bad.hits();
+    assert.equal(before, 2);
+    for (let i = 0; i < 20; i++) assert.equal((await w.get('/')).status, 200);
+    assert.equal(bad.hits(), before, 'no traffic to the ejected endpoint');
+  });
+
+  it('rate limit answers 429 with retry-after', async (t) => {
+    const up = await upstream(t, reply('ok'));
+    const w = await waypoint(t, { rateLimit: { requests: 1, intervalMs: 60_000n, burst: 1 } }, [
+      endpoints('catalog', [up.port]),
+    ]);
+    assert.equal((await w.get('/')).status, 200);
+    const r = await w.get('/');
+    assert.equal(r.status, 429);
+    assert.equal(r.headers['retry-after'], '60');
+    const m = await w.registry.getSingleMetricAsString('istio_requests_total');
+    assert.match(m, /response_flags="RL"/);
+  });
+
+  it('L7 deny answers 403 RBAC: access denied', async (t) => {
+    const up = await upstream(t, reply('ok'));
+    const w = await waypoint(
+      t,
+      {
+        policies: [
+          {
+            name: 'no-admin',
+            namespace: NS,
+            action: AuthorizationPolicy_Action.DENY,
+            rules: [{ to: [{ paths: ['/admin*'] }] }],
+          },
+        ],
+      },
+      [endpoints('catalog', [up.port])],
+    );
+    const r = await w.get('/admin/users');
+    assert.equal(r.status, 403);
+    assert.equal(r.body, 'RBAC: access denied');
+    assert.equal((await w.get('/public')).status, 200);
+    assert.equal(up.hits(), 1);
+  });
+
+  it('oversized headers → 431, malformed HTTP → 400', async (t) => {
+    const up = await upstream(t, reply('ok'));
+    const w = await waypoint(t, {}, [endpoints('catalog', [up.port])], { maxHeaderBytes: 4096 });
+    assert.equal((await w.get('/', { 'x-big': 'a'.repeat(8000) })).status, 431);
+    const raw = async (bytes: string) => {
+      const s = connect(w.port, '127.0.0.1');
+      t.after(() => s.destroy());
+      s.end(bytes);
+      let out = '';
+      s.setEncoding('latin1');
+      s.on('data', (c: string) => {
+        out += c;
+      });
+      await once(s, 'close');
+      return out;
+    };
+    assert.match(await raw('GET / HTTP/1.1\r\nbad header line\r\n\r\n'), /^HTTP\/1\.1 400/);
+    assert.equal(up.hits(), 0);
+  });
+
+  it('a slow request head is cut off (slowloris)', async (t) => {
+    const up = await upstream(t, reply('ok'));
+    const w = await waypoint(t, {}, [endpoints('catalog', [up.port])], { headersTimeoutMs: 300 });
+    const s = connect(w.port, '127.0.0.1');
+    t.after(() => s.destroy());
+    s.write('GET / HTTP/1.1\r\nhost: x\r\n');
+    let out = '';
+    s.setEncoding('latin1');
+    s.on('data', (c: string) => {
+      out += c;
+    });
+    await once(s, 'close');
+    assert.match(out, /^HTTP\/1\.1 408/);
+    assert.equal(up.hits(), 0);
+  });
+
+  it('non-HTTP bytes are proxied as TCP', async (t) => {
+    const echo = createTcpServer((s) => s.pipe(s));
+    const port = await listen(t, echo);
+    const w = await waypoint(t, {}, [endpoints('catalog', [port])]);
+    const s = connect(w.port, '127.0.0.1');
+    t.after(() => s.destroy());
+    s.write('\x16\x03\x01binary');
+    const [data] = (await once(s, 'data')) as [Buffer];
+    assert.equal(data.toString('latin1'), '\x16\x03\x01binary');
+  });
+
+  it('a config swap mid-flight does not fail in-flight requests', async (t) => {
+    const slow = await upstream(t, (req, res) => {
+      req.resume();
+      setTimeout(() => res.end('slow'), 300);
+    });
+    const other = await upstream(t, reply('other'));
+    const w = await waypoint(
+      t,
+      { routes: [route({ backends: [{ service: KEY('v1'), port: 80, weight: 1 }] })] },
+      [endpoints('v1', [slow.port])],
+    );
+    const inflight = Promise.all(Array.from({ length: 5 }, () => w.get('/')));
+    await new Promise((r) => setTimeout(r, 50));
+    w.store.applyServices([
+      create(WaypointServiceSchema, {
+        name: 'catalog',
+        namespace: NS,
+        hostname: HOST('catalog'),
+        routes: [route({ backends: [{ service: KEY('v2'), port: 80, weight: 1 }] })],
+      }),
+    ]);
+    w.store.applyEndpoints([endpoints('v2', [other.port])], [KEY('v1')]);
+    for (const r of await inflight) {
+      assert.equal(r.status, 200);
+      assert.equal(r.body, 'slow');
+    }
+    assert.equal((await w.get('/')).body, 'other');
+  });
+});

@@ -1,0 +1,108 @@
+/**
+ * Outlier detection (DestinationRule outlierDetection / BackendPolicy):
+ * consecutive 5xx, gateway errors (502/503/504) or connect failures eject an
+ * endpoint for baseEjectionTime × (number of times it was ejected), capped
+ * at 300 s like Envoy. At most maxEjectionPercent of a service's endpoints
+ * are ejected at once (at least one may be), and never all of them.
+ */
+import type { BackendTraffic } from '../types.js';
+import type { Clock } from './clock.js';
+
+/** Defaults when the policy enables outlier detection but leaves a field out (Istio's). */
+export const OUTLIER_DEFAULTS = { baseEjectionTimeMs: 30_000, maxEjectionPercent: 10 } as const;
+const MAX_EJECTION_MS = 300_000;
+
+export type EndpointOutcome = 'success' | '5xx' | 'gateway-error' | 'connect-failure';
+
+interface EndpointState {
+  c5xx: number;
+  cGateway: number;
+  cConnect: number;
+  ejections: number;
+  ejectedUntil: number;
+}
+
+/** True when the policy turns outlier detection on. */
+export function outlierEnabled(p: BackendTraffic | undefined): boolean {
+  return !!(
+    p &&
+    (p.consecutive5xxErrors || p.consecutiveGatewayErrors || p.consecutiveConnectFailures)
+  );
+}
+
+export class OutlierDetector {
+  private readonly state = new Map<string, EndpointState>();
+
+  constructor(private readonly clock: Clock) {}
+
+  private get(id: string): EndpointState {
+    let s = this.state.get(id);
+    if (!s) {
+      s = { c5xx: 0, cGateway: 0, cConnect: 0, ejections: 0, ejectedUntil: 0 };
+      this.state.set(id, s);
+    }
+    return s;
+  }
+
+  isEjected(id: string): boolean {
+    const s = this.state.get(id);
+    return s !== undefined && s.ejectedUntil > this.clock();
+  }
+
+  /**
+   * Records one request outcome for endpoint `id` of a service whose
+   * endpoint ids are `peers` (including `id`). Returns true if this ejected it.
+   */
+  record(
+    id: string,
+    outcome: EndpointOutcome,
+    policy: BackendTraffic | undefined,
+    peers: readonly string[],
+  ): boolean {
+    if (!outlierEnabled(policy) || !policy) return false;
+    const s = this.get(id);
+    if (outcome === 'success') {
+      s.c5xx = 0;
+      s.cGateway = 0;
+      s.cConnect = 0;
+      return false;
+    }
+    if (outcome === 'connect-failure') s.cConnect++;
+    else {
+      s.c5xx++;
+      if (outcome === 'gateway-error') s.cGateway++;
+    }
+    const trip =
+      (!!policy.consecutive5xxErrors && s.c5xx >= policy.consecutive5xxErrors) ||
+      (!!policy.consecutiveGatewayErrors && s.cGateway >= policy.consecutiveGatewayErrors) ||
+      (!!policy.consecutiveConnectFailures && s.cConnect >= policy.consecutiveConnectFailures);
+    if (!trip || this.isEjected(id)) return false;
+    const ejected = peers.filter((p) => p !== id && this.isEjected(p)).length;
+    const pct = policy.maxEjectionPercent ?? OUTLIER_DEFAULTS.maxEjectionPercent;
+    const allowed = Math.max(1, Math.floor((peers.length * pct) / 100));
+    if (ejected + 1 > allowed || ejected + 1 >= peers.length) return false;
+    s.ejections++;
+    const base = policy.baseEjectionTimeMs ?? OUTLIER_DEFAULTS.baseEjectionTimeMs;
+    s.ejectedUntil = this.clock() + Math.min(MAX_EJECTION_MS, base * s.ejections);
+    s.c5xx = 0;
+    s.cGateway = 0;
+    s.cConnect = 0;
+    return true;
+  }
+
+  /** Ejection state per endpoint, for admin dumps. */
+  dump(): Record<string, { ejections: number; ejectedForMs: number }> {
+    const now = this.clock();
+    const out: Record<string, { ejections: number; ejectedForMs: number }> = {};
+    for (const [id, s] of this.state)
+      out[id] = { ejections: s.ejections, ejectedForMs: Math.max(0, s.ejectedUntil - now) };
+    return out;
+  }
+}
+
+/** Classifies a response status for outlier detection. */
+export function classifyStatus(status: number): EndpointOutcome {
+  if (status === 502 || status === 503 || status === 504) return 'gateway-error';
+  if (status >= 500) return '5xx';
+  return 'success';
+}
