@@ -1,0 +1,7 @@
+export {
+  CONTROL_PLANE_GRPC_OPTIONS,
+  type ControlPlaneGrpcServer,
+  type ControlPlaneGrpcServerOptions,
+  createControlPlaneGrpcServer,
+  DEFAULT_CONTROL_PLANE_PORT,
+} from './server.js';
