@@ -1,0 +1,8 @@
+export const XdsServerErrors = {
+  /** A client (xDS stream or debug endpoint) presented no or bad credentials. */
+  UNAUTHENTICATED: 'AMBIT_XDS_SERVER_UNAUTHENTICATED',
+  /** The server is draining and refuses new xDS streams (gRPC UNAVAILABLE); clients reconnect elsewhere. */
+  DRAINING: 'AMBIT_XDS_SERVER_DRAINING',
+  /** A client sent a request the protocol does not allow (e.g. no type_url); the stream is closed. */
+  BAD_REQUEST: 'AMBIT_XDS_SERVER_BAD_REQUEST',
+} as const;
