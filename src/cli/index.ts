@@ -7,11 +7,12 @@ import { AmbitError, CoreErrors } from '../core/errors.js';
 import { isLevel, logs } from '../telemetry/logger.js';
 import { registerCa } from './ca.js';
 import { VERSION } from './version.js';
+import { registerZtunnel } from './ztunnel.js';
 
 export type CommandRegistrar = (program: Command) => void;
 
 // One registrar per area, in the order they appear in `ambit --help`.
-const registrars: CommandRegistrar[] = [registerCa];
+const registrars: CommandRegistrar[] = [registerZtunnel, registerCa];
 
 export function buildProgram(): Command {
   const program = new Command('ambit')
