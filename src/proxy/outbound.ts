@@ -177,6 +177,9 @@ export class Outbound {
             credentials,
             expectedIdentities: decision.expectedIdentities,
             address: { host: decision.dial.ip, port: decision.dial.port },
+            // From the pod's own IP when the app used it, so the peer can
+            // tell workloads apart by source IP (as in-pod mode does).
+            sourceIp: source.workloadIps.includes(clientIp) ? clientIp : undefined,
             dialer: this.dialer,
           },
           {
