@@ -85,6 +85,13 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'ambit-bench-zt-'));
   const ledger = Ledger.create({ dir: join(dir, 'ledger'), runId: 'bench' });
   const procs: ChildProcess[] = [];
+  // Ctrl-C still removes the namespaces and processes.
+  const onSignal = (): void => {
+    for (const p of procs) if (p.exitCode === null) p.kill('SIGTERM');
+    void cleanupLedger(ledger).finally(() => process.exit(130));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   try {
     const id = process.pid.toString(36);
     const nsA = `ambit-bzt${id}-a`;

@@ -17,10 +17,10 @@ export class Histogram {
     return (e << 10) | (Math.floor(us / 2 ** e) & 1023);
   }
 
+  /** The smallest value in bucket `b` (sub-bucket 512..1023 times 2^e). */
   private static lower(b: number): number {
     const e = b >> 10;
-    if (e === 0) return b;
-    return ((b & 1023) | 1024) * 2 ** e;
+    return e === 0 ? b : (b & 1023) * 2 ** e;
   }
 
   record(us: number): void {
