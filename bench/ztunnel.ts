@@ -177,13 +177,22 @@ async function main(): Promise<void> {
     const arms = {
       direct: { connect: connected(nsA, B, 8081, MARK), pids: [] as number[] },
       ztunnel: { connect: connected(nsA, B, 8080), pids: [zA.pid, zB.pid] as number[] },
-      stunnel: { connect: connected(nsA, '127.0.0.1', 6001, MARK), pids: [sA.pid, sB.pid] as number[] },
+      stunnel: {
+        connect: connected(nsA, '127.0.0.1', 6001, MARK),
+        pids: [sA.pid, sB.pid] as number[],
+      },
     };
     type Arm = keyof typeof arms;
     const latency: Record<Arm, unknown[]> = { direct: [], ztunnel: [], stunnel: [] };
     const cpuPer1000: Record<Arm, number[]> = { direct: [], ztunnel: [], stunnel: [] };
     // Warm up the ztunnel path (certificates, pooled HBONE session).
-    await keepAliveLoad(arms.ztunnel.connect, { rps: 200, connections: 4, durationMs: 1000, warmupMs: 1000, request: REQUEST });
+    await keepAliveLoad(arms.ztunnel.connect, {
+      rps: 200,
+      connections: 4,
+      durationMs: 1000,
+      warmupMs: 1000,
+      request: REQUEST,
+    });
     for (let r = 0; r < ROUNDS; r++) {
       for (const arm of Object.keys(arms) as Arm[]) {
         const a = arms[arm];
@@ -198,7 +207,10 @@ async function main(): Promise<void> {
         const used = a.pids.map((p, i) => cpuSeconds(p) - (before[i] ?? 0));
         latency[arm].push(res.latency);
         // Per proxy: both hops' CPU divided by two.
-        if (used.length > 0) cpuPer1000[arm].push((used.reduce((x, y) => x + y, 0) / used.length / res.completed) * 1000);
+        if (used.length > 0)
+          cpuPer1000[arm].push(
+            (used.reduce((x, y) => x + y, 0) / used.length / res.completed) * 1000,
+          );
         process.stderr.write(`round ${r} ${arm}: ${JSON.stringify(res.latency)}\n`);
       }
     }
@@ -228,7 +240,11 @@ async function main(): Promise<void> {
       gbps.ztunnel.push(await iperf(B, 5201));
       gbps.stunnel.push(await iperf('127.0.0.1', 6000));
     }
-    const rss = { ztunnelClient: rssMb(zA.pid as number), ztunnelServer: rssMb(zB.pid as number), stunnel: rssMb(sA.pid as number) };
+    const rss = {
+      ztunnelClient: rssMb(zA.pid as number),
+      ztunnelServer: rssMb(zB.pid as number),
+      stunnel: rssMb(sA.pid as number),
+    };
     report({ latency, cpuPer1000, newConn, gbps, rss });
   } finally {
     for (const p of procs) if (p.exitCode === null) p.kill('SIGTERM');
@@ -252,18 +268,33 @@ function report(r: {
 }): void {
   type L = { p50Ms: number; p90Ms: number; p99Ms: number };
   const lat = (arm: string, k: keyof L) => median((r.latency[arm] as L[]).map((x) => x[k]));
-  const added = (arm: string, k: keyof L) => Math.round((lat(arm, k) - lat('direct', k)) * 1000) / 1000;
+  const added = (arm: string, k: keyof L) =>
+    Math.round((lat(arm, k) - lat('direct', k)) * 1000) / 1000;
   const nc = (arm: string) => (r.newConn[arm] as { latency: L }).latency;
   const summary = {
-    machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version, kernel: execFileSync('uname', ['-r']).toString().trim() },
+    machine: {
+      cpus: cpus().length,
+      model: cpus()[0]?.model,
+      node: process.version,
+      kernel: execFileSync('uname', ['-r']).toString().trim(),
+    },
     settings: { seconds: SECONDS, rounds: ROUNDS, rps: 1000, connections: 4, responseBytes: 1024 },
     addedLatencyMs: Object.fromEntries(
-      ['ztunnel', 'stunnel'].map((a) => [a, { p50: added(a, 'p50Ms'), p90: added(a, 'p90Ms'), p99: added(a, 'p99Ms') }]),
+      ['ztunnel', 'stunnel'].map((a) => [
+        a,
+        { p50: added(a, 'p50Ms'), p90: added(a, 'p90Ms'), p99: added(a, 'p99Ms') },
+      ]),
     ),
     latencyMs: Object.fromEntries(
-      ['direct', 'ztunnel', 'stunnel'].map((a) => [a, { p50: lat(a, 'p50Ms'), p90: lat(a, 'p90Ms'), p99: lat(a, 'p99Ms') }]),
+      ['direct', 'ztunnel', 'stunnel'].map((a) => [
+        a,
+        { p50: lat(a, 'p50Ms'), p90: lat(a, 'p90Ms'), p99: lat(a, 'p99Ms') },
+      ]),
     ),
-    cpuSecondsPer1000RequestsPerProxy: { ztunnel: median(r.cpuPer1000.ztunnel ?? []), stunnel: median(r.cpuPer1000.stunnel ?? []) },
+    cpuSecondsPer1000RequestsPerProxy: {
+      ztunnel: median(r.cpuPer1000.ztunnel ?? []),
+      stunnel: median(r.cpuPer1000.stunnel ?? []),
+    },
     throughputGbps: Object.fromEntries(Object.entries(r.gbps).map(([k, v]) => [k, median(v)])),
     newConnectionMs: Object.fromEntries(['direct', 'ztunnel', 'stunnel'].map((a) => [a, nc(a)])),
     rssMb: r.rss,
@@ -272,11 +303,37 @@ function report(r: {
   process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
   const t = summary.throughputGbps as Record<string, number>;
   const rows: [string, string, string][] = [
-    ['added p50 / p90 / p99 at 1000 RPS (ms)', fmt(summary.addedLatencyMs.ztunnel ?? {}), fmt(summary.addedLatencyMs.stunnel ?? {})],
-    ['  ratio ztunnel / stunnel (p50, p99)', ratio(added('ztunnel', 'p50Ms'), added('stunnel', 'p50Ms')) + ', ' + ratio(added('ztunnel', 'p99Ms'), added('stunnel', 'p99Ms')), ''],
-    ['CPU-s per 1000 requests per proxy', String(summary.cpuSecondsPer1000RequestsPerProxy.ztunnel.toFixed(3)), String(summary.cpuSecondsPer1000RequestsPerProxy.stunnel.toFixed(3))],
-    ['1-stream throughput Gbit/s (direct ' + t.direct + ')', `${t.ztunnel} (${ratio(t.ztunnel ?? 0, t.direct ?? 0)}x direct, ${ratio(t.ztunnel ?? 0, t.stunnel ?? 0)}x stunnel)`, `${t.stunnel} (${ratio(t.stunnel ?? 0, t.direct ?? 0)}x direct)`],
-    ['new connection p50 / p99 ms (direct ' + nc('direct').p50Ms + ' / ' + nc('direct').p99Ms + ')', `${nc('ztunnel').p50Ms} / ${nc('ztunnel').p99Ms}`, `${nc('stunnel').p50Ms} / ${nc('stunnel').p99Ms}`],
+    [
+      'added p50 / p90 / p99 at 1000 RPS (ms)',
+      fmt(summary.addedLatencyMs.ztunnel ?? {}),
+      fmt(summary.addedLatencyMs.stunnel ?? {}),
+    ],
+    [
+      '  ratio ztunnel / stunnel (p50, p99)',
+      ratio(added('ztunnel', 'p50Ms'), added('stunnel', 'p50Ms')) +
+        ', ' +
+        ratio(added('ztunnel', 'p99Ms'), added('stunnel', 'p99Ms')),
+      '',
+    ],
+    [
+      'CPU-s per 1000 requests per proxy',
+      String(summary.cpuSecondsPer1000RequestsPerProxy.ztunnel.toFixed(3)),
+      String(summary.cpuSecondsPer1000RequestsPerProxy.stunnel.toFixed(3)),
+    ],
+    [
+      '1-stream throughput Gbit/s (direct ' + t.direct + ')',
+      `${t.ztunnel} (${ratio(t.ztunnel ?? 0, t.direct ?? 0)}x direct, ${ratio(t.ztunnel ?? 0, t.stunnel ?? 0)}x stunnel)`,
+      `${t.stunnel} (${ratio(t.stunnel ?? 0, t.direct ?? 0)}x direct)`,
+    ],
+    [
+      'new connection p50 / p99 ms (direct ' +
+        nc('direct').p50Ms +
+        ' / ' +
+        nc('direct').p99Ms +
+        ')',
+      `${nc('ztunnel').p50Ms} / ${nc('ztunnel').p99Ms}`,
+      `${nc('stunnel').p50Ms} / ${nc('stunnel').p99Ms}`,
+    ],
     ['RSS MB', `${r.rss.ztunnelClient} / ${r.rss.ztunnelServer}`, String(r.rss.stunnel)],
   ];
   process.stdout.write(`\n${'metric'.padEnd(52)} ${'ztunnel x2'.padEnd(40)} stunnel x2\n`);

@@ -137,7 +137,8 @@ export async function keepAliveLoad(
   });
   // Let the last responses arrive (bounded).
   const deadline = performance.now() + 5000;
-  while (completed < sent && performance.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+  while (completed < sent && performance.now() < deadline)
+    await new Promise((r) => setTimeout(r, 5));
   for (const s of sockets) s.destroy();
   return { latency: hist.summary(), sent, completed };
 }
@@ -160,7 +161,10 @@ export async function newConnectionLoad(
       const s = await connect();
       s.setNoDelay(true);
       await new Promise<void>((resolve, reject) => {
-        s.on('data', responseParser(() => resolve()));
+        s.on(
+          'data',
+          responseParser(() => resolve()),
+        );
         s.once('error', reject);
         s.once('close', () => resolve());
         s.write(o.request);

@@ -27,7 +27,13 @@ test('traffic labels: full Istio set, unknown for missing values', () => {
   assert.equal(l.connection_security_policy, 'mutual_tls');
   assert.equal(l.response_flags, 'DENY');
   assert.equal(l.request_protocol, 'tcp');
-  const plain = trafficLabels({ reporter: 'source', source: {}, destination: {}, mtls: false, responseFlags: '-' });
+  const plain = trafficLabels({
+    reporter: 'source',
+    source: {},
+    destination: {},
+    mtls: false,
+    responseFlags: '-',
+  });
   assert.equal(plain.connection_security_policy, 'unknown');
 });
 
@@ -39,7 +45,10 @@ test('response flags for each failure', () => {
     [new AmbitError(HboneErrors.TLS_HANDSHAKE, 'x'), 'TLS_FAILURE'],
     [new AmbitError(HboneErrors.H2_HANDSHAKE, 'x'), 'H2_HANDSHAKE_FAILURE'],
     [new AmbitError(HboneErrors.IDENTITY_MISMATCH, 'x'), 'IDENTITY_ERROR'],
-    [new AmbitError(HboneErrors.CONNECT_TIMEOUT, 'x', { details: { phase: 'tcp' } }), 'NETWORK_POLICY'],
+    [
+      new AmbitError(HboneErrors.CONNECT_TIMEOUT, 'x', { details: { phase: 'tcp' } }),
+      'NETWORK_POLICY',
+    ],
     [new AmbitError(HboneErrors.CONNECT_TIMEOUT, 'x', { details: { phase: 'tls' } }), 'CONNECT'],
     [new Error('boom'), 'CONNECT'],
   ];
