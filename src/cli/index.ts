@@ -16,6 +16,7 @@ import { registerLogs } from './logs.js';
 import { registerMigrate } from './migrate.js';
 import { registerUp } from './up.js';
 import { VERSION } from './version.js';
+import { registerZtunnel } from './ztunnel.js';
 
 export type CommandRegistrar = (program: Command) => void;
 
@@ -29,6 +30,7 @@ const registrars: CommandRegistrar[] = [
   registerLabel,
   registerApply,
   registerControlPlane,
+  registerZtunnel,
   registerCa,
   registerMigrate,
 ];

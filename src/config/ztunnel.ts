@@ -4,6 +4,7 @@
  * top, validated once and frozen.
  */
 
+import { isIP } from 'node:net';
 import { parseDuration } from '../core/duration.js';
 import { AmbitError, CoreErrors } from '../core/errors.js';
 import { deepFreeze, type Env, envBool, envDuration, envEnum, envInt, envString } from './env.js';
@@ -53,6 +54,26 @@ export interface ZtunnelConfig {
   rootNamespace: string;
   /** Node agent handoff socket (INPOD_UDS). */
   inpodUds: string;
+  /**
+   * Data-plane listeners (dedicated mode): the address they bind and their
+   * ports. Istio's ports by default; 0 picks a free port (tests). SOCKS5 binds
+   * 127.0.0.1 unless a bind address is given.
+   */
+  listeners: {
+    /** AMBIT_BIND_ADDRESS / --bind-address. Default 0.0.0.0. */
+    host: string;
+    /** HBONE inbound, default 15008 (--hbone-port). Also the port dialled on peers. */
+    hbonePort: number;
+    /** Outbound capture, default 15001 (--outbound-port). */
+    outboundPort: number;
+    /** Inbound plaintext capture, default 15006 (--inbound-plaintext-port). */
+    inboundPlaintextPort: number;
+    /** SOCKS5, default 15080 (--socks5-port); only with enableSocks5. */
+    socks5Host: string;
+    socks5Port: number;
+  };
+  /** Connect to local apps from the client's IP (IP_TRANSPARENT; ENABLE_ORIG_SRC). Default false. */
+  enableOrigSrc: boolean;
   adminAddress: { host: string; port: number };
   metricsAddress: { host: string; port: number };
   readinessAddress: { host: string; port: number };
@@ -75,6 +96,11 @@ export interface ZtunnelFlags {
   metricsPort?: string;
   readinessPort?: string;
   workloadWaitTimeout?: string;
+  bindAddress?: string;
+  hbonePort?: string;
+  outboundPort?: string;
+  inboundPlaintextPort?: string;
+  socks5Port?: string;
 }
 
 const MiB = 1024 * 1024;
@@ -140,6 +166,13 @@ export function parseZtunnelConfig(env: Env, flags: ZtunnelFlags = {}): Readonly
   const wait = flags.workloadWaitTimeout
     ? parseDuration(flags.workloadWaitTimeout, '--workload-wait-timeout')
     : envDuration(env, 'AMBIT_WORKLOAD_WAIT_TIMEOUT');
+  const bindAddress = flags.bindAddress ?? envString(env, 'AMBIT_BIND_ADDRESS');
+  if (bindAddress !== undefined && isIP(bindAddress) === 0) {
+    throw new AmbitError(
+      CoreErrors.CONFIG_INVALID,
+      `--bind-address ${bindAddress} is invalid: expected an IP address`,
+    );
+  }
   const config: ZtunnelConfig = {
     proxyMode: mode,
     localXdsPath,
@@ -172,6 +205,15 @@ export function parseZtunnelConfig(env: Env, flags: ZtunnelFlags = {}): Readonly
     packetMark: envInt(env, 'PACKET_MARK', 1, 0xffffffff) ?? 1337,
     rootNamespace: envString(env, 'ROOT_NAMESPACE') ?? 'istio-system',
     inpodUds: envString(env, 'INPOD_UDS') ?? '/var/run/ztunnel/ztunnel.sock',
+    listeners: {
+      host: bindAddress ?? '0.0.0.0',
+      hbonePort: port(flags.hbonePort, '--hbone-port', 15008),
+      outboundPort: port(flags.outboundPort, '--outbound-port', 15001),
+      inboundPlaintextPort: port(flags.inboundPlaintextPort, '--inbound-plaintext-port', 15006),
+      socks5Host: bindAddress ?? '127.0.0.1',
+      socks5Port: port(flags.socks5Port, '--socks5-port', 15080),
+    },
+    enableOrigSrc: envBool(env, 'ENABLE_ORIG_SRC') ?? false,
     adminAddress: { host: '127.0.0.1', port: port(flags.adminPort, '--admin-port', 15000) },
     metricsAddress: { host: '0.0.0.0', port: port(flags.metricsPort, '--metrics-port', 15020) },
     readinessAddress: {

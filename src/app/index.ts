@@ -1,0 +1,9 @@
+/** Composition roots of the ambit binaries. Nothing imports app/ except the CLI. */
+export { buildZtunnel, type Ztunnel, type ZtunnelAddresses, type ZtunnelDeps } from './ztunnel.js';
+export { type ConfigSource, LocalConfigSource, XdsConfigSource } from './ztunnel-config-source.js';
+export {
+  certificatesFromConfig,
+  FileCaFetcher,
+  type ManagedCertificateSource,
+  ManagedCertificates,
+} from './ztunnel-identity.js';

@@ -1,0 +1,394 @@
+/**
+ * The ztunnel composition root: wires state, config source, identity, the
+ * proxy listeners and the operational servers into one object.
+ *
+ * `buildZtunnel` binds every listener before it returns (a bind failure
+ * rejects it, after closing whatever was bound), so a misconfigured port
+ * fails startup instead of failing silently. `run()` then loads config and
+ * starts fetching certificates; readiness turns green when the listeners are
+ * up, config is synced and every local workload has a certificate.
+ *
+ * Shutdown: `drain(deadline)` stops accepting (listeners close, readiness
+ * goes red), sends GOAWAY on HBONE sessions, lets open connections finish
+ * and force-closes the rest at the deadline. Listeners use SO_REUSEPORT when
+ * the native addon is present, so a new ztunnel can bind the same ports
+ * while the old one drains and no connection is refused during a restart.
+ */
+import type { AddressInfo, Server, Socket } from 'node:net';
+import { Registry } from 'prom-client';
+import {
+  type BoundServer,
+  Readiness,
+  startAdminServer,
+  startMetricsServer,
+  startReadinessServer,
+} from '../admin/index.js';
+import { VERSION } from '../cli/version.js';
+import type { ZtunnelConfig } from '../config/ztunnel.js';
+import { Drain } from '../core/drain.js';
+import { AmbitError, CoreErrors, errorMessage } from '../core/errors.js';
+import type { SpiffeId } from '../identity/index.js';
+import { nativeAvailable } from '../platform/index.js';
+import {
+  ConnectionManager,
+  DedicatedWorkloads,
+  HbonePool,
+  hostSocketFactory,
+  Inbound,
+  InboundPlaintext,
+  type LocalWorkloads,
+  NodeWorkloads,
+  Outbound,
+  type ProxyContext,
+  ProxyMetrics,
+  type SocketFactory,
+  Socks5Server,
+} from '../proxy/index.js';
+import { ProxyState, StateUpdater } from '../state/index.js';
+import { logger } from '../telemetry/index.js';
+import { type ConfigSource, LocalConfigSource, XdsConfigSource } from './ztunnel-config-source.js';
+import { certificatesFromConfig, type ManagedCertificateSource } from './ztunnel-identity.js';
+
+const log = logger('ztunnel');
+
+/** Upstream connect / HBONE session set-up deadline (ztunnel: 10 s). */
+const CONNECT_TIMEOUT_MS = 10_000;
+
+/** Fakes and overrides for tests and for in-pod mode. */
+export interface ZtunnelDeps {
+  registry?: Registry;
+  sockets?: SocketFactory;
+  certificates?: ManagedCertificateSource;
+  /** Replaces the config source (e.g. a test pushing through the updater). */
+  configSource?: (updater: StateUpdater) => ConfigSource;
+}
+
+export interface ZtunnelAddresses {
+  hbone: AddressInfo;
+  outbound: AddressInfo;
+  inboundPlaintext: AddressInfo;
+  socks5?: AddressInfo;
+  admin: AddressInfo;
+  metrics: AddressInfo;
+  readiness: AddressInfo;
+}
+
+export interface Ztunnel {
+  readonly addresses: ZtunnelAddresses;
+  readonly state: ProxyState;
+  readonly updater: StateUpdater;
+  readonly readiness: Readiness;
+  readonly registry: Registry;
+  readonly connections: ConnectionManager;
+  /** Loads config and starts certificate fetching; resolves once config is synced. */
+  run(): Promise<void>;
+  /** Graceful stop with a deadline (default `terminationDeadlineMs`); then everything is closed. */
+  drain(deadlineMs?: number): Promise<void>;
+  /** Immediate stop. */
+  destroy(): Promise<void>;
+  /** Resolves when the ztunnel has stopped (drain or destroy). */
+  readonly closed: Promise<void>;
+  /** What `/config_dump` serves. Never contains key material. */
+  configDump(): Record<string, unknown>;
+}
+
+function localWorkloadsFor(config: Readonly<ZtunnelConfig>, state: ProxyState): LocalWorkloads {
+  if (config.proxyMode === 'shared') {
+    throw new AmbitError(
+      CoreErrors.CONFIG_INVALID,
+      'shared (in-pod) mode is driven by the node agent (`ambit up`); run `ambit ztunnel --mode dedicated --workload ns/pod/sa` for one workload',
+    );
+  }
+  if (config.proxyWorkloadInfo !== undefined) {
+    return new DedicatedWorkloads(state, config.proxyWorkloadInfo, config.trustDomain);
+  }
+  if (config.nodeName !== '') return new NodeWorkloads(state, config.nodeName, config.network);
+  throw new AmbitError(
+    CoreErrors.CONFIG_INVALID,
+    'dedicated mode needs the workload it serves (--workload ns/pod/sa) or a node name (--node-name) selecting workloads from the config',
+  );
+}
+
+function configSourceFor(config: Readonly<ZtunnelConfig>, updater: StateUpdater): ConfigSource {
+  if (config.localXdsPath !== undefined)
+    return new LocalConfigSource(updater, { path: config.localXdsPath });
+  if (config.localXds !== undefined)
+    return new LocalConfigSource(updater, { inline: config.localXds });
+  if (config.xdsAddress !== undefined) {
+    return new XdsConfigSource(updater, config, config.listeners.host);
+  }
+  throw new AmbitError(
+    CoreErrors.CONFIG_INVALID,
+    'ztunnel needs config: --local-config <file> (LOCAL_XDS_PATH), LOCAL_XDS, or XDS_ADDRESS',
+  );
+}
+
+export async function buildZtunnel(
+  config: Readonly<ZtunnelConfig>,
+  deps: ZtunnelDeps = {},
+): Promise<Ztunnel> {
+  const registry = deps.registry ?? new Registry();
+  const metrics = new ProxyMetrics(registry, { tag: VERSION, component: 'ztunnel' });
+  const state = new ProxyState();
+  const updater = new StateUpdater(state);
+  const local = localWorkloadsFor(config, state);
+  const source = deps.configSource?.(updater) ?? configSourceFor(config, updater);
+  const certs = deps.certificates ?? certificatesFromConfig(config);
+  // SO_MARK lets capture rules skip our own sockets; setting it needs CAP_NET_ADMIN.
+  const root = process.geteuid?.() === 0;
+  const sockets =
+    deps.sockets ?? hostSocketFactory(root && nativeAvailable() ? { mark: config.packetMark } : {});
+  const pool = new HbonePool({
+    maxStreamsPerConnection: config.poolMaxStreamsPerConnection,
+    idleTimeoutMs: config.poolUnusedReleaseTimeoutMs,
+    connectTimeoutMs: CONNECT_TIMEOUT_MS,
+    settings: {
+      streamWindowBytes: config.http2StreamWindowSize,
+      connectionWindowBytes: config.http2ConnectionWindowSize,
+      maxFrameBytes: config.http2FrameSize,
+    },
+  });
+  const connections = new ConnectionManager();
+  const l = config.listeners;
+  const ctx: ProxyContext = {
+    state,
+    updater,
+    local,
+    certs,
+    sockets,
+    pool,
+    metrics,
+    connections,
+    tunables: {
+      hbonePort: l.hbonePort,
+      workloadWaitTimeoutMs: config.workloadWaitTimeoutMs,
+      connectTimeoutMs: CONNECT_TIMEOUT_MS,
+      enableOrigSrc: config.enableOrigSrc,
+      clusterId: config.clusterId,
+    },
+  };
+  const outbound = new Outbound(ctx);
+  const inbound = new Inbound(ctx, {
+    settings: {
+      streamWindowBytes: config.http2StreamWindowSize,
+      connectionWindowBytes: config.http2ConnectionWindowSize,
+      maxFrameBytes: config.http2FrameSize,
+    },
+    illegalPorts: [l.hbonePort, l.outboundPort, l.inboundPlaintextPort, l.socks5Port].filter(
+      (p) => p !== 0,
+    ),
+  });
+  const plaintext = new InboundPlaintext(ctx);
+  const socks = new Socks5Server(ctx, outbound, config.clusterDomain);
+
+  const readiness = new Readiness();
+  const listenersReady = readiness.register('proxy listeners');
+  const configReady = readiness.register('config synced');
+  const certsReady = readiness.register('workload certificates');
+
+  const listeners: Server[] = [];
+  const servers: BoundServer[] = [];
+  const closeBound = async (): Promise<void> => {
+    for (const s of listeners) s.close();
+    await Promise.allSettled(servers.map((s) => s.close()));
+  };
+  let ztunnel: Ztunnel;
+  try {
+    const reusePort = sockets.supportsReusePort;
+    const bind = async (
+      port: number,
+      host: string,
+      onSocket: (s: Socket) => void,
+    ): Promise<AddressInfo> => {
+      const server = await sockets.listen({ address: host, port, reusePort });
+      server.on('connection', onSocket);
+      server.on('error', (err) => log.error({ err: errorMessage(err) }, 'listener error'));
+      listeners.push(server);
+      return server.address() as AddressInfo;
+    };
+    const hbone = await bind(l.hbonePort, l.host, (s) => inbound.handle(s));
+    const outAddr = await bind(l.outboundPort, l.host, (s) => outbound.handleCaptured(s));
+    const ptAddr = await bind(l.inboundPlaintextPort, l.host, (s) => plaintext.handle(s));
+    const socksAddr = config.enableSocks5
+      ? await bind(l.socks5Port, l.socks5Host, (s) => socks.handle(s))
+      : undefined;
+    listenersReady();
+    const admin = await startAdminServer({
+      host: config.adminAddress.host,
+      port: config.adminAddress.port,
+      configDump: () => ztunnel.configDump(),
+      onQuit: () => {
+        void ztunnel.drain().catch(() => {});
+      },
+    });
+    servers.push(admin);
+    const metricsServer = await startMetricsServer(
+      registry,
+      config.metricsAddress.host,
+      config.metricsAddress.port,
+    );
+    servers.push(metricsServer);
+    const readinessServer = await startReadinessServer(
+      readiness,
+      config.readinessAddress.host,
+      config.readinessAddress.port,
+    );
+    servers.push(readinessServer);
+    ztunnel = assemble({
+      addresses: {
+        hbone,
+        outbound: outAddr,
+        inboundPlaintext: ptAddr,
+        socks5: socksAddr,
+        admin: admin.address,
+        metrics: metricsServer.address,
+        readiness: readinessServer.address,
+      },
+    });
+    log.info(
+      {
+        mode: config.proxyMode,
+        sockets: sockets.description,
+        reusePort,
+        hbone: `${hbone.address}:${hbone.port}`,
+        outbound: `${outAddr.address}:${outAddr.port}`,
+        inboundPlaintext: `${ptAddr.address}:${ptAddr.port}`,
+        socks5: socksAddr ? `${socksAddr.address}:${socksAddr.port}` : undefined,
+      },
+      'ztunnel listening',
+    );
+    return ztunnel;
+  } catch (err) {
+    await closeBound();
+    pool.close();
+    inbound.close();
+    certs.close();
+    source.close();
+    throw err;
+  }
+
+  function assemble(parts: { addresses: ZtunnelAddresses }): Ztunnel {
+    const tracked = new Map<string, SpiffeId>();
+    let certsDone = false;
+    const syncCertificates = (): void => {
+      const want = new Map(local.identities().map((id) => [id.uri, id]));
+      for (const [uri, id] of want) {
+        if (!tracked.has(uri)) {
+          tracked.set(uri, id);
+          certs.track(id);
+        }
+      }
+      for (const [uri, id] of [...tracked]) {
+        if (!want.has(uri)) {
+          tracked.delete(uri);
+          certs.untrack(id);
+        }
+      }
+      if (!certsDone && [...want.values()].every((id) => certs.current(id) !== undefined)) {
+        certsDone = true;
+        certsReady();
+      }
+    };
+    const unsubscribeCerts = certs.onChange(syncCertificates);
+    const onPolicies = (): void => {
+      const n = connections.recheck(state);
+      if (n > 0) log.info({ closed: n }, 'policy change closed connections');
+    };
+    updater.on('policiesChanged', onPolicies);
+    updater.on('workloadsChanged', syncCertificates);
+
+    let resolveClosed!: () => void;
+    const closed = new Promise<void>((r) => {
+      resolveClosed = r;
+    });
+    let stopping: Promise<void> | undefined;
+    const release = async (): Promise<void> => {
+      updater.off('policiesChanged', onPolicies);
+      updater.off('workloadsChanged', syncCertificates);
+      unsubscribeCerts();
+      source.close();
+      certs.close();
+      await closeBound();
+      resolveClosed();
+    };
+
+    const drainer = new Drain();
+    drainer.register({
+      name: 'inbound HBONE',
+      graceful: async () => {
+        await inbound.drain(config.terminationDeadlineMs);
+      },
+      force: () => inbound.close(),
+    });
+    drainer.register({
+      name: 'HBONE pool',
+      graceful: async () => {
+        await pool.drain(config.terminationDeadlineMs);
+      },
+      force: () => pool.close(),
+    });
+
+    return {
+      ...parts,
+      state,
+      updater,
+      readiness,
+      registry,
+      connections,
+      closed,
+      async run() {
+        await source.start();
+        configReady();
+        syncCertificates();
+      },
+      drain(deadlineMs = config.terminationDeadlineMs) {
+        stopping ??= (async () => {
+          log.info({ deadlineMs, connections: connections.size }, 'draining');
+          readiness.register('draining');
+          for (const s of listeners) s.close();
+          const [forcedConns, result] = await Promise.all([
+            connections.drain(deadlineMs),
+            drainer.drain(deadlineMs),
+          ]);
+          if (forcedConns > 0 || result.forced.length > 0) {
+            log.warn(
+              { code: CoreErrors.DRAIN_DEADLINE, connections: forcedConns, forced: result.forced },
+              'drain deadline passed; closed the rest',
+            );
+          }
+          inbound.close();
+          pool.close();
+          await release();
+          log.info('stopped');
+        })();
+        return stopping;
+      },
+      destroy() {
+        stopping ??= (async () => {
+          for (const s of listeners) s.close();
+          connections.closeAll(new AmbitError(CoreErrors.DRAIN_DEADLINE, 'ztunnel destroyed'));
+          inbound.close();
+          pool.close();
+          await release();
+        })();
+        return stopping;
+      },
+      configDump() {
+        return {
+          version: VERSION,
+          config: { ...config },
+          ...state.toJSON(),
+          certificates: certs.dump(),
+          connections: connections.dump(),
+          pool: pool.stats(),
+          hbone: inbound.server.stats(),
+          configSource: source.dump(),
+          sockets: sockets.description,
+          listeners: parts.addresses,
+          ready: readiness.ready,
+          waitingFor: readiness.waitingFor,
+        };
+      },
+    };
+  }
+}

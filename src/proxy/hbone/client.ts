@@ -1,0 +1,445 @@
+/**
+ * HBONE client: one mTLS HTTP/2 session to a peer's port 15008, and plain
+ * HTTP/2 CONNECT streams (RFC 9113 §8.5; no `:scheme`/`:path`) over it.
+ *
+ * Session set-up: TCP from a pluggable {@link Dialer} (so the platform can hand
+ * us a socket made inside a pod's netns with the pod IP as source), then
+ * TLS 1.3 with ALPN h2 and the SOURCE workload's certificate, then HTTP/2. The
+ * server must present exactly one SPIFFE URI SAN that is among the expected
+ * identities; DNS names are ignored and no SNI is sent. The session counts as
+ * up only when the server's SETTINGS frame arrived: with TLS 1.3 the client
+ * finishes its handshake before the server has checked the client
+ * certificate, so SETTINGS is the first proof the server accepted us.
+ */
+import { EventEmitter } from 'node:events';
+import http2, {
+  type ClientHttp2Session,
+  type ClientHttp2Stream,
+  type IncomingHttpHeaders,
+  type IncomingHttpStatusHeader,
+} from 'node:http2';
+import { connect as netConnect, type Socket } from 'node:net';
+import { type PeerCertificate, type TLSSocket, connect as tlsConnect } from 'node:tls';
+import { AmbitError, errorMessage } from '../../core/errors.js';
+import type { SpiffeId } from '../../identity/index.js';
+import { logger } from '../../telemetry/index.js';
+import { formatAuthority } from './address.js';
+import { HboneErrors } from './errors.js';
+import type { HboneRequestHeaders } from './headers.js';
+import { checkExpectedIdentity, type HboneCredentials, peerIdentity } from './identity.js';
+import { startKeepalive } from './keepalive.js';
+import {
+  clientSessionOptions,
+  HBONE_TLS,
+  type HboneSettings,
+  type HboneSettingsInput,
+  resolveHboneSettings,
+} from './settings.js';
+
+const log = logger('hbone-client');
+
+/** Default time for TCP + TLS + HTTP/2 set-up, ms (ztunnel's connect timeout). */
+export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+
+export interface DialTarget {
+  host: string;
+  port: number;
+  /** Source IP to bind (the pod IP in in-pod mode). */
+  localAddress?: string;
+  /** Aborted on timeout; the dialer must then destroy its socket and reject. */
+  signal: AbortSignal;
+}
+
+/** Makes a connected TCP socket. Resolves only once connected. */
+export type Dialer = (target: DialTarget) => Promise<Socket>;
+
+/** The default {@link Dialer}: `net.connect` from the current netns. */
+export const tcpDialer: Dialer = ({ host, port, localAddress, signal }) =>
+  new Promise((resolve, reject) => {
+    const socket = netConnect({ host, port, localAddress, noDelay: true });
+    const done = (err?: unknown): void => {
+      socket.off('connect', done);
+      socket.off('error', done);
+      signal.removeEventListener('abort', onAbort);
+      if (err === undefined) resolve(socket);
+      else {
+        socket.destroy();
+        reject(err);
+      }
+    };
+    const onAbort = (): void => done(signal.reason);
+    socket.once('connect', done);
+    socket.once('error', done);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+
+export interface HboneSessionOptions {
+  /** The peer's HBONE address, normally `<pod IP>:15008`. */
+  address: { host: string; port: number };
+  /** The SOURCE workload's certificate, key and trust roots. */
+  credentials: HboneCredentials;
+  /** The server must present one of these identities. Must not be empty. */
+  expectedIdentities: readonly SpiffeId[];
+  /** Source IP to connect from; passed to the dialer. */
+  sourceIp?: string;
+  /** Default {@link tcpDialer}. */
+  dialer?: Dialer;
+  settings?: HboneSettingsInput;
+  /** Whole set-up deadline, ms. Default 10 000. */
+  connectTimeoutMs?: number;
+}
+
+/** One CONNECT request. */
+export interface HboneConnectRequest {
+  /** `ip:port` (IPv6 bracketed) or `<fqdn>:port`; see `formatAuthority`. */
+  authority: string;
+  headers?: HboneRequestHeaders & Record<string, string | undefined>;
+  /** Aborting before the response resets the stream and rejects. */
+  signal?: AbortSignal;
+  /** Called with the 200 response headers (e.g. the destination's `baggage`). */
+  onResponse?: (headers: IncomingHttpHeaders & IncomingHttpStatusHeader) => void;
+}
+
+interface SessionEvents {
+  /** The last open stream closed. */
+  idle: [];
+  /** The session is gone; `err` when it died rather than closed. */
+  close: [err: Error | undefined];
+}
+
+/** An established HBONE session. Streams are opened with {@link HboneSession.connect}. */
+export class HboneSession extends EventEmitter<SessionEvents> {
+  private active = 0;
+  private total = 0;
+  private goaway = false;
+  private failure: Error | undefined;
+  readonly createdAt = Date.now();
+
+  constructor(
+    private readonly h2: ClientHttp2Session,
+    /** The server's verified SPIFFE identity. */
+    readonly peerIdentity: SpiffeId,
+    readonly settings: Readonly<HboneSettings>,
+    /** `host:port` this session is connected to. */
+    readonly address: string,
+  ) {
+    super();
+    h2.on('goaway', () => {
+      this.goaway = true;
+    });
+    h2.on('error', (err) => {
+      this.failure ??= err;
+      log.debug({ address, err: errorMessage(err) }, 'session error');
+    });
+    h2.once('close', () => this.emit('close', this.failure));
+    startKeepalive(h2, settings.pingIntervalMs, settings.pingTimeoutMs, (reason) => {
+      this.destroy(
+        new AmbitError(HboneErrors.SESSION_CLOSED, `HBONE session to ${address}: ${reason}`),
+      );
+    });
+  }
+
+  /** Open streams right now. */
+  get activeStreams(): number {
+    return this.active;
+  }
+
+  /** Streams opened over the session's life. */
+  get totalStreams(): number {
+    return this.total;
+  }
+
+  /** The peer's SETTINGS_MAX_CONCURRENT_STREAMS (unbounded if it sent none). */
+  get peerMaxConcurrentStreams(): number {
+    return this.h2.remoteSettings.maxConcurrentStreams ?? Number.POSITIVE_INFINITY;
+  }
+
+  /** Whether new streams may be opened: not closed, failed or told to go away. */
+  get usable(): boolean {
+    return !this.goaway && !this.h2.closed && !this.h2.destroyed && this.failure === undefined;
+  }
+
+  get closed(): boolean {
+    return this.h2.destroyed;
+  }
+
+  /**
+   * Opens a CONNECT tunnel. Resolves with the stream (a Duplex) only on
+   * `:status 200`; any other status rejects with `AMBIT_HBONE_CONNECT_REJECTED`
+   * (`details.status`). End the stream with `end()`: resetting many streams
+   * trips the server's rapid-reset protection and kills the session.
+   */
+  connect(request: HboneConnectRequest): Promise<ClientHttp2Stream> {
+    if (!this.usable) {
+      return Promise.reject(
+        new AmbitError(HboneErrors.SESSION_CLOSED, `HBONE session to ${this.address} is closed`, {
+          cause: this.failure,
+        }),
+      );
+    }
+    const headers: Record<string, string> = {
+      ':method': 'CONNECT',
+      ':authority': request.authority,
+    };
+    for (const [k, v] of Object.entries(request.headers ?? {})) {
+      if (v !== undefined) headers[k] = v;
+    }
+    let stream: ClientHttp2Stream;
+    try {
+      stream = this.h2.request(headers, { endStream: false });
+    } catch (err) {
+      return Promise.reject(
+        new AmbitError(HboneErrors.SESSION_CLOSED, `HBONE session to ${this.address} is closed`, {
+          cause: err,
+        }),
+      );
+    }
+    this.active += 1;
+    this.total += 1;
+    stream.once('close', () => {
+      this.active -= 1;
+      if (this.active === 0) this.emit('idle');
+    });
+    return awaitResponse(stream, request, this.address);
+  }
+
+  /** Graceful: GOAWAY, then close once open streams finish. */
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      if (this.h2.destroyed) return resolve();
+      this.goaway = true;
+      this.h2.close(() => resolve());
+    });
+  }
+
+  /** Immediate: tears down the session and every stream on it. */
+  destroy(err?: Error): void {
+    if (err) this.failure ??= err;
+    this.h2.destroy(err);
+  }
+}
+
+function awaitResponse(
+  stream: ClientHttp2Stream,
+  request: HboneConnectRequest,
+  address: string,
+): Promise<ClientHttp2Stream> {
+  return new Promise((resolve, reject) => {
+    const { signal } = request;
+    const settle = (err?: Error): void => {
+      stream.off('response', onResponse);
+      stream.off('error', onError);
+      stream.off('close', onClose);
+      signal?.removeEventListener('abort', onAbort);
+      if (err) reject(err);
+      else resolve(stream);
+    };
+    const onResponse = (headers: IncomingHttpHeaders & IncomingHttpStatusHeader): void => {
+      const status = Number(headers[':status']);
+      if (status === 200) {
+        request.onResponse?.(headers);
+        settle();
+        return;
+      }
+      // Finish the stream cleanly (END_STREAM, drain) rather than resetting it.
+      stream.on('error', () => {});
+      stream.resume();
+      stream.end();
+      settle(
+        new AmbitError(
+          HboneErrors.CONNECT_REJECTED,
+          `HBONE CONNECT to ${request.authority} via ${address} was answered ${status}`,
+          { details: { status, authority: request.authority } },
+        ),
+      );
+    };
+    const onError = (err: Error): void => {
+      settle(
+        new AmbitError(
+          HboneErrors.STREAM_FAILED,
+          `HBONE CONNECT to ${request.authority} via ${address} failed: ${errorMessage(err)}`,
+          { cause: err, details: { authority: request.authority } },
+        ),
+      );
+    };
+    const onClose = (): void => {
+      settle(
+        new AmbitError(
+          HboneErrors.STREAM_FAILED,
+          `HBONE CONNECT to ${request.authority} via ${address} was reset (code ${stream.rstCode})`,
+          { details: { authority: request.authority, rstCode: stream.rstCode } },
+        ),
+      );
+    };
+    const onAbort = (): void => {
+      stream.close(http2.constants.NGHTTP2_CANCEL);
+      const reason = signal?.reason;
+      settle(reason instanceof Error ? reason : new Error(String(reason)));
+    };
+    stream.once('response', onResponse);
+    stream.once('error', onError);
+    stream.once('close', onClose);
+    if (signal?.aborted) onAbort();
+    else signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+type Phase = 'tcp' | 'tls' | 'h2';
+
+/**
+ * Opens an HBONE session: dial, TLS 1.3 + ALPN h2 with the source identity,
+ * verify the server identity, wait for the server's SETTINGS. Rejects with
+ * `AMBIT_HBONE_CONNECT_TIMEOUT` / `_DIAL_FAILED` / `_TLS_HANDSHAKE` /
+ * `_IDENTITY_MISMATCH` / `_PEER_IDENTITY_INVALID` / `_H2_HANDSHAKE`.
+ */
+export async function openSession(options: HboneSessionOptions): Promise<HboneSession> {
+  const settings = resolveHboneSettings(options.settings);
+  const { credentials, expectedIdentities } = options;
+  const address = formatAuthority(options.address.host, options.address.port);
+  const timeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+  if (expectedIdentities.length === 0) {
+    throw new AmbitError(HboneErrors.IDENTITY_MISMATCH, `no expected identities for ${address}`);
+  }
+  let phase: Phase = 'tcp';
+  const ac = new AbortController();
+  const timer = setTimeout(() => ac.abort(timeoutError(address, phase, timeoutMs)), timeoutMs);
+  let socket: Socket | undefined;
+  let tlsSocket: TLSSocket | undefined;
+  let session: ClientHttp2Session | undefined;
+  try {
+    try {
+      socket = await (options.dialer ?? tcpDialer)({
+        host: options.address.host,
+        port: options.address.port,
+        localAddress: options.sourceIp,
+        signal: ac.signal,
+      });
+    } catch (err) {
+      if (ac.signal.aborted) throw ac.signal.reason;
+      throw new AmbitError(
+        HboneErrors.DIAL_FAILED,
+        `HBONE connect to ${address} failed: ${errorMessage(err)}`,
+        { cause: err, details: { address } },
+      );
+    }
+    socket.setNoDelay(true);
+    phase = 'tls';
+    let verified: SpiffeId | undefined;
+    tlsSocket = tlsConnect({
+      socket,
+      cert: credentials.certChainPem,
+      key: credentials.keyPem,
+      ca: [...credentials.rootsPem],
+      // No SNI: IPs are illegal in SNI and the server picks its cert by destination IP.
+      servername: '',
+      ALPNProtocols: [...HBONE_TLS.alpn],
+      minVersion: HBONE_TLS.minVersion,
+      maxVersion: HBONE_TLS.maxVersion,
+      ciphers: HBONE_TLS.ciphers,
+      rejectUnauthorized: true,
+      // Called after chain validation succeeded; SPIFFE certs have no DNS SAN.
+      checkServerIdentity: (_host: string, cert: PeerCertificate) => {
+        try {
+          const id = peerIdentity(cert);
+          checkExpectedIdentity(id, expectedIdentities);
+          verified = id;
+          return undefined;
+        } catch (err) {
+          return err as Error;
+        }
+      },
+    });
+    await waitFor(tlsSocket, 'secureConnect', ac.signal, (err) => tlsError(address, err));
+    if (tlsSocket.alpnProtocol !== 'h2') {
+      throw new AmbitError(
+        HboneErrors.H2_HANDSHAKE,
+        `HBONE peer ${address} did not negotiate ALPN h2 (got ${tlsSocket.alpnProtocol || 'none'})`,
+      );
+    }
+    phase = 'h2';
+    const tls = tlsSocket;
+    session = http2.connect(`https://${address}`, {
+      ...clientSessionOptions(settings),
+      createConnection: () => tls,
+    });
+    await waitFor(session, 'remoteSettings', ac.signal, (err) => h2Error(address, err));
+    session.setLocalWindowSize(settings.connectionWindowBytes);
+    if (!verified) throw new AmbitError(HboneErrors.PEER_IDENTITY_INVALID, 'server not verified');
+    log.debug({ address, peer: verified.uri }, 'HBONE session established');
+    return new HboneSession(session, verified, settings, address);
+  } catch (err) {
+    session?.destroy();
+    tlsSocket?.destroy();
+    socket?.destroy();
+    throw err;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function timeoutError(address: string, phase: Phase, ms: number): AmbitError {
+  const what =
+    phase === 'tcp'
+      ? 'connection timed out, maybe a NetworkPolicy is blocking HBONE port 15008'
+      : `${phase === 'tls' ? 'TLS' : 'HTTP/2'} handshake timed out`;
+  return new AmbitError(HboneErrors.CONNECT_TIMEOUT, `${what}: ${address} after ${ms} ms`, {
+    details: { address, phase },
+  });
+}
+
+function tlsError(address: string, err: Error): AmbitError {
+  if (err instanceof AmbitError) return err;
+  return new AmbitError(
+    HboneErrors.TLS_HANDSHAKE,
+    `TLS handshake with HBONE peer ${address} failed: ${errorMessage(err)}`,
+    { cause: err, details: { address } },
+  );
+}
+
+function h2Error(address: string, err: Error): AmbitError {
+  // With TLS 1.3 a rejected client certificate shows up only now, as an alert.
+  const tls = /SSL|alert|certificate/i.test(`${(err as { code?: string }).code} ${err.message}`);
+  return new AmbitError(
+    tls ? HboneErrors.TLS_HANDSHAKE : HboneErrors.H2_HANDSHAKE,
+    `HBONE session with ${address} failed to start: ${errorMessage(err)}`,
+    { cause: err, details: { address } },
+  );
+}
+
+/** Resolves on `event`; rejects on 'error', an early 'close' or abort. */
+function waitFor(
+  emitter: EventEmitter,
+  event: string,
+  signal: AbortSignal,
+  wrap: (err: Error) => Error,
+): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const cleanup = (): void => {
+      emitter.off(event, onEvent);
+      emitter.off('error', onError);
+      emitter.off('close', onClose);
+      signal.removeEventListener('abort', onAbort);
+    };
+    const onEvent = (): void => {
+      cleanup();
+      resolve();
+    };
+    const onError = (err: Error): void => {
+      cleanup();
+      reject(wrap(err));
+    };
+    const onClose = (): void => {
+      cleanup();
+      reject(wrap(new Error('connection closed by peer')));
+    };
+    const onAbort = (): void => {
+      cleanup();
+      reject(signal.reason);
+    };
+    emitter.once(event, onEvent);
+    emitter.once('error', onError);
+    emitter.once('close', onClose);
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
