@@ -362,7 +362,8 @@ export async function openSession(options: HboneSessionOptions): Promise<HboneSe
       ...clientSessionOptions(settings),
       createConnection: () => tls,
     });
-    await waitFor(session, 'remoteSettings', ac.signal, (err) => h2Error(address, err));
+    // A TLS alert (our certificate rejected) arrives on the TLS socket, not the session.
+    await waitFor(session, 'remoteSettings', ac.signal, (err) => h2Error(address, err), [tls]);
     session.setLocalWindowSize(settings.connectionWindowBytes);
     if (!verified) throw new AmbitError(HboneErrors.PEER_IDENTITY_INVALID, 'server not verified');
     log.debug({ address, peer: verified.uri }, 'HBONE session established');
@@ -397,27 +398,40 @@ function tlsError(address: string, err: Error): AmbitError {
 }
 
 function h2Error(address: string, err: Error): AmbitError {
-  // With TLS 1.3 a rejected client certificate shows up only now, as an alert.
-  const tls = /SSL|alert|certificate/i.test(`${(err as { code?: string }).code} ${err.message}`);
+  // With TLS 1.3 the client finishes its handshake before the server has
+  // checked the client certificate. A rejection then arrives as an alert, or
+  // (Node servers verify after the handshake) as a bare close before SETTINGS.
+  const closed = err.message === CLOSED_BY_PEER;
+  const tls =
+    closed || /SSL|alert|certificate/i.test(`${(err as { code?: string }).code} ${err.message}`);
+  const why = closed
+    ? 'peer closed the connection before its HTTP/2 SETTINGS; it most likely rejected our client certificate (untrusted root or another trust domain)'
+    : errorMessage(err);
   return new AmbitError(
     tls ? HboneErrors.TLS_HANDSHAKE : HboneErrors.H2_HANDSHAKE,
-    `HBONE session with ${address} failed to start: ${errorMessage(err)}`,
+    `HBONE session with ${address} failed to start: ${why}`,
     { cause: err, details: { address } },
   );
 }
 
-/** Resolves on `event`; rejects on 'error', an early 'close' or abort. */
+const CLOSED_BY_PEER = 'connection closed by peer';
+
+/** Resolves on `event`; rejects on 'error' or an early 'close' of any watched emitter, or abort. */
 function waitFor(
   emitter: EventEmitter,
   event: string,
   signal: AbortSignal,
   wrap: (err: Error) => Error,
+  alsoWatch: EventEmitter[] = [],
 ): Promise<void> {
+  const watched = [emitter, ...alsoWatch];
   return new Promise((resolve, reject) => {
     const cleanup = (): void => {
       emitter.off(event, onEvent);
-      emitter.off('error', onError);
-      emitter.off('close', onClose);
+      for (const e of watched) {
+        e.off('error', onError);
+        e.off('close', onClose);
+      }
       signal.removeEventListener('abort', onAbort);
     };
     const onEvent = (): void => {
@@ -430,15 +444,17 @@ function waitFor(
     };
     const onClose = (): void => {
       cleanup();
-      reject(wrap(new Error('connection closed by peer')));
+      reject(wrap(new Error(CLOSED_BY_PEER)));
     };
     const onAbort = (): void => {
       cleanup();
       reject(signal.reason);
     };
     emitter.once(event, onEvent);
-    emitter.once('error', onError);
-    emitter.once('close', onClose);
+    for (const e of watched) {
+      e.once('error', onError);
+      e.once('close', onClose);
+    }
     if (signal.aborted) onAbort();
     else signal.addEventListener('abort', onAbort, { once: true });
   });
