@@ -117,10 +117,9 @@ export class HbonePool {
    */
   async connect(target: HbonePoolTarget, request: HboneConnectRequest): Promise<ClientHttp2Stream> {
     for (let attempt = 0; ; attempt++) {
-      const session = await this.acquire(target);
+      const { session, pending } = await this.acquire(target, request);
       try {
-        // `connect` counts the stream synchronously, so the slot is taken here.
-        return await session.connect(request);
+        return await pending;
       } catch (err) {
         if (attempt === 0 && retriable(err)) {
           log.debug({ address: session.address }, 'retrying CONNECT on a fresh session');
@@ -131,7 +130,14 @@ export class HbonePool {
     }
   }
 
-  private async acquire(target: HbonePoolTarget): Promise<HboneSession> {
+  /**
+   * Finds (or dials) a session with a free slot and opens the stream on it in
+   * the same tick, so concurrent callers cannot all claim the last slot.
+   */
+  private async acquire(
+    target: HbonePoolTarget,
+    request: HboneConnectRequest,
+  ): Promise<{ session: HboneSession; pending: Promise<ClientHttp2Stream> }> {
     const key = HbonePool.keyOf(target);
     for (;;) {
       if (this.draining) throw new AmbitError(HboneErrors.DRAINING, 'HBONE pool is draining');
@@ -143,7 +149,8 @@ export class HbonePool {
       const free = this.freeSession(entry);
       if (free) {
         this.clearIdle(free);
-        return free;
+        // `connect` counts the stream synchronously: the slot is taken now.
+        return { session: free, pending: free.connect(request) };
       }
       if (!entry.dialing) {
         const e = entry;
