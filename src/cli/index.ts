@@ -5,12 +5,13 @@
 import { Command, Option } from 'commander';
 import { AmbitError, CoreErrors } from '../core/errors.js';
 import { isLevel, logs } from '../telemetry/logger.js';
+import { registerCa } from './ca.js';
 import { VERSION } from './version.js';
 
 export type CommandRegistrar = (program: Command) => void;
 
 // One registrar per area, in the order they appear in `ambit --help`.
-const registrars: CommandRegistrar[] = [];
+const registrars: CommandRegistrar[] = [registerCa];
 
 export function buildProgram(): Command {
   const program = new Command('ambit')
