@@ -14,8 +14,10 @@ import {
   type HboneCredentials,
   HboneErrors,
   type HboneSession,
+  hboneCredentials,
   openSession,
 } from '../../src/proxy/hbone/index.js';
+import { TlsErrors, WorkloadCertificate } from '../../src/tls/index.js';
 import { makeCa, makeLeaf, workloadCredentials } from '../helpers/certs.js';
 import {
   type HboneFixture,
@@ -107,10 +109,21 @@ describe('HBONE identity and TLS', () => {
     assert.equal(await echoOnce(b, POD_B, echoB.port), 'pingEOF');
   });
 
+  test('credentials from a validated WorkloadCertificate (src/tls) work as-is', async () => {
+    const wc = WorkloadCertificate.create({
+      chainPem: client.certChainPem,
+      keyPem: client.keyPem,
+      roots: ca.certPem,
+      expectedIdentity: client.identity,
+    });
+    const s = await open(POD_A, hboneCredentials(wc), [serverA.identity]);
+    assert.equal(await echoOnce(s, POD_A, echoA.port), 'pingEOF');
+  });
+
   test('server identity not in the expected set → client refuses', async () => {
     const err = await openError(POD_B, client, [serverA.identity]);
-    assert.equal(err.code, HboneErrors.IDENTITY_MISMATCH);
-    assert.match(err.message, /server-b is not among the expected/);
+    assert.equal(err.code, TlsErrors.PEER_IDENTITY_MISMATCH);
+    assert.match(err.message, /server-b is not one of the expected/);
   });
 
   test('any of several expected identities is accepted (Service SANs)', async () => {

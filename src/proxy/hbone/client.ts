@@ -23,10 +23,11 @@ import { type PeerCertificate, type TLSSocket, connect as tlsConnect } from 'nod
 import { AmbitError, errorMessage } from '../../core/errors.js';
 import type { SpiffeId } from '../../identity/index.js';
 import { logger } from '../../telemetry/index.js';
+import { TlsErrors } from '../../tls/index.js';
 import { formatAuthority } from './address.js';
 import { HboneErrors } from './errors.js';
 import type { HboneRequestHeaders } from './headers.js';
-import { checkExpectedIdentity, type HboneCredentials, peerIdentity } from './identity.js';
+import { type HboneCredentials, verifyServerIdentity } from './identity.js';
 import { startKeepalive } from './keepalive.js';
 import {
   clientSessionOptions,
@@ -298,7 +299,7 @@ export async function openSession(options: HboneSessionOptions): Promise<HboneSe
   const address = formatAuthority(options.address.host, options.address.port);
   const timeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
   if (expectedIdentities.length === 0) {
-    throw new AmbitError(HboneErrors.IDENTITY_MISMATCH, `no expected identities for ${address}`);
+    throw new AmbitError(TlsErrors.PEER_IDENTITY_MISMATCH, `no expected identities for ${address}`);
   }
   let phase: Phase = 'tcp';
   const ac = new AbortController();
@@ -340,9 +341,7 @@ export async function openSession(options: HboneSessionOptions): Promise<HboneSe
       // Called after chain validation succeeded; SPIFFE certs have no DNS SAN.
       checkServerIdentity: (_host: string, cert: PeerCertificate) => {
         try {
-          const id = peerIdentity(cert);
-          checkExpectedIdentity(id, expectedIdentities);
-          verified = id;
+          verified = verifyServerIdentity(cert, expectedIdentities);
           return undefined;
         } catch (err) {
           return err as Error;
@@ -365,7 +364,7 @@ export async function openSession(options: HboneSessionOptions): Promise<HboneSe
     // A TLS alert (our certificate rejected) arrives on the TLS socket, not the session.
     await waitFor(session, 'remoteSettings', ac.signal, (err) => h2Error(address, err), [tls]);
     session.setLocalWindowSize(settings.connectionWindowBytes);
-    if (!verified) throw new AmbitError(HboneErrors.PEER_IDENTITY_INVALID, 'server not verified');
+    if (!verified) throw new AmbitError(TlsErrors.PEER_IDENTITY_INVALID, 'server not verified');
     log.debug({ address, peer: verified.uri }, 'HBONE session established');
     return new HboneSession(session, verified, settings, address);
   } catch (err) {

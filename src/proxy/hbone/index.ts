@@ -33,10 +33,10 @@ export {
   parseForwardedHost,
 } from './headers.js';
 export {
-  checkExpectedIdentity,
-  checkTrustDomain,
   type HboneCredentials,
-  peerIdentity,
+  hboneCredentials,
+  verifyClientIdentity,
+  verifyServerIdentity,
 } from './identity.js';
 export {
   DEFAULT_MAX_STREAMS_PER_CONNECTION,

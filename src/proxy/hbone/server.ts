@@ -33,7 +33,7 @@ import { logger } from '../../telemetry/index.js';
 import { abort, type RelayResult, relay } from '../relay.js';
 import { canonicalIp, type HboneTarget, parseAuthority, type SocketAddress } from './address.js';
 import { HboneErrors } from './errors.js';
-import { checkTrustDomain, type HboneCredentials, peerIdentity } from './identity.js';
+import { type HboneCredentials, verifyClientIdentity } from './identity.js';
 import { startKeepalive } from './keepalive.js';
 import {
   DEFAULT_ILLEGAL_PORTS,
@@ -264,8 +264,7 @@ export class HboneServer {
       if (tlsSocket.alpnProtocol !== 'h2') {
         throw new AmbitError(HboneErrors.H2_HANDSHAKE, 'client did not negotiate ALPN h2');
       }
-      peer = peerIdentity(tlsSocket.getPeerCertificate());
-      checkTrustDomain(peer, pending.localIdentity);
+      peer = verifyClientIdentity(tlsSocket, pending.localIdentity);
     } catch (err) {
       this.counters.identityFailures += 1;
       log.info(
