@@ -195,6 +195,22 @@ describe('HBONE identity and TLS', () => {
     }
   });
 
+  test('a client that never starts TLS is dropped at the handshake deadline', async () => {
+    const slow = await startHbone(new Map([['127.0.0.8', serverA]]), { handshakeTimeoutMs: 100 });
+    try {
+      const s = net.connect({
+        host: '127.0.0.8',
+        port: slow.listeners.get('127.0.0.8')?.port ?? 0,
+      });
+      s.on('error', () => {});
+      s.resume();
+      await once(s, 'close');
+      assert.equal(slow.hbone.stats().tlsFailures, 1);
+    } finally {
+      await slow.close();
+    }
+  });
+
   test('garbage and plaintext HTTP on the HBONE port: server survives, other sessions unaffected', async () => {
     const live = await open(POD_A, client, [serverA.identity]);
     const tunnel = await live.connect({ authority: `${POD_A}:${echoA.port}` });

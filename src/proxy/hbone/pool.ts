@@ -18,19 +18,15 @@
  * - A session without streams for `idleTimeoutMs` is closed (GOAWAY).
  */
 import type { ClientHttp2Stream } from 'node:http2';
+import type { DrainTask } from '../../core/drain.js';
 import { AmbitError, isAmbitError } from '../../core/errors.js';
 import type { SpiffeId } from '../../identity/index.js';
 import { logger } from '../../telemetry/index.js';
 import { formatAuthority } from './address.js';
-import {
-  DEFAULT_CONNECT_TIMEOUT_MS,
-  type Dialer,
-  type HboneConnectRequest,
-  type HboneSession,
-  openSession,
-} from './client.js';
+import { DEFAULT_CONNECT_TIMEOUT_MS, type Dialer, openSession } from './client.js';
 import { HboneErrors } from './errors.js';
 import type { HboneCredentials } from './identity.js';
+import type { HboneConnectRequest, HboneSession } from './session.js';
 import type { HboneSettingsInput } from './settings.js';
 
 const log = logger('hbone-pool');
@@ -271,6 +267,18 @@ export class HbonePool {
     for (const s of forced)
       s.destroy(new AmbitError(HboneErrors.DRAINING, 'HBONE pool drain deadline'));
     return { forced: forced.length };
+  }
+
+  /** For `Drain.register`: graceful = GOAWAY and wait for tunnels; force = destroy. */
+  drainTask(name = 'hbone-pool'): DrainTask {
+    return {
+      name,
+      graceful: async () => {
+        this.draining = true;
+        await Promise.all(this.allSessions().map((s) => s.close()));
+      },
+      force: () => this.close(),
+    };
   }
 
   /** Destroys every session now. */
