@@ -1,6 +1,6 @@
 /**
- * HBONE client: one mTLS HTTP/2 session to a peer's port 15008, and plain
- * HTTP/2 CONNECT streams (RFC 9113 §8.5; no `:scheme`/`:path`) over it.
+ * HBONE client: opens one mTLS HTTP/2 session to a peer's port 15008
+ * (streams over it: see session.ts).
  *
  * Session set-up: TCP from a pluggable {@link Dialer} (so the platform can hand
  * us a socket made inside a pod's netns with the pod IP as source), then
@@ -11,27 +11,21 @@
  * finishes its handshake before the server has checked the client
  * certificate, so SETTINGS is the first proof the server accepted us.
  */
-import { EventEmitter } from 'node:events';
-import http2, {
-  type ClientHttp2Session,
-  type ClientHttp2Stream,
-  type IncomingHttpHeaders,
-  type IncomingHttpStatusHeader,
-} from 'node:http2';
+import type { EventEmitter } from 'node:events';
+import http2, { type ClientHttp2Session } from 'node:http2';
 import { connect as netConnect, type Socket } from 'node:net';
 import { type PeerCertificate, type TLSSocket, connect as tlsConnect } from 'node:tls';
 import { AmbitError, errorMessage } from '../../core/errors.js';
 import type { SpiffeId } from '../../identity/index.js';
 import { logger } from '../../telemetry/index.js';
+import { TlsErrors } from '../../tls/index.js';
 import { formatAuthority } from './address.js';
 import { HboneErrors } from './errors.js';
-import type { HboneRequestHeaders } from './headers.js';
-import { checkExpectedIdentity, type HboneCredentials, peerIdentity } from './identity.js';
-import { startKeepalive } from './keepalive.js';
+import { type HboneCredentials, verifyServerIdentity } from './identity.js';
+import { HboneSession } from './session.js';
 import {
   clientSessionOptions,
   HBONE_TLS,
-  type HboneSettings,
   type HboneSettingsInput,
   resolveHboneSettings,
 } from './settings.js';
@@ -89,201 +83,6 @@ export interface HboneSessionOptions {
   connectTimeoutMs?: number;
 }
 
-/** One CONNECT request. */
-export interface HboneConnectRequest {
-  /** `ip:port` (IPv6 bracketed) or `<fqdn>:port`; see `formatAuthority`. */
-  authority: string;
-  headers?: HboneRequestHeaders & Record<string, string | undefined>;
-  /** Aborting before the response resets the stream and rejects. */
-  signal?: AbortSignal;
-  /** Called with the 200 response headers (e.g. the destination's `baggage`). */
-  onResponse?: (headers: IncomingHttpHeaders & IncomingHttpStatusHeader) => void;
-}
-
-interface SessionEvents {
-  /** The last open stream closed. */
-  idle: [];
-  /** The session is gone; `err` when it died rather than closed. */
-  close: [err: Error | undefined];
-}
-
-/** An established HBONE session. Streams are opened with {@link HboneSession.connect}. */
-export class HboneSession extends EventEmitter<SessionEvents> {
-  private active = 0;
-  private total = 0;
-  private goaway = false;
-  private failure: Error | undefined;
-  readonly createdAt = Date.now();
-
-  constructor(
-    private readonly h2: ClientHttp2Session,
-    /** The server's verified SPIFFE identity. */
-    readonly peerIdentity: SpiffeId,
-    readonly settings: Readonly<HboneSettings>,
-    /** `host:port` this session is connected to. */
-    readonly address: string,
-  ) {
-    super();
-    h2.on('goaway', () => {
-      this.goaway = true;
-    });
-    h2.on('error', (err) => {
-      this.failure ??= err;
-      log.debug({ address, err: errorMessage(err) }, 'session error');
-    });
-    h2.once('close', () => this.emit('close', this.failure));
-    startKeepalive(h2, settings.pingIntervalMs, settings.pingTimeoutMs, (reason) => {
-      this.destroy(
-        new AmbitError(HboneErrors.SESSION_CLOSED, `HBONE session to ${address}: ${reason}`),
-      );
-    });
-  }
-
-  /** Open streams right now. */
-  get activeStreams(): number {
-    return this.active;
-  }
-
-  /** Streams opened over the session's life. */
-  get totalStreams(): number {
-    return this.total;
-  }
-
-  /** The peer's SETTINGS_MAX_CONCURRENT_STREAMS (unbounded if it sent none). */
-  get peerMaxConcurrentStreams(): number {
-    return this.h2.remoteSettings.maxConcurrentStreams ?? Number.POSITIVE_INFINITY;
-  }
-
-  /** Whether new streams may be opened: not closed, failed or told to go away. */
-  get usable(): boolean {
-    return !this.goaway && !this.h2.closed && !this.h2.destroyed && this.failure === undefined;
-  }
-
-  get closed(): boolean {
-    return this.h2.destroyed;
-  }
-
-  /**
-   * Opens a CONNECT tunnel. Resolves with the stream (a Duplex) only on
-   * `:status 200`; any other status rejects with `AMBIT_HBONE_CONNECT_REJECTED`
-   * (`details.status`). End the stream with `end()`: resetting many streams
-   * trips the server's rapid-reset protection and kills the session.
-   */
-  connect(request: HboneConnectRequest): Promise<ClientHttp2Stream> {
-    if (!this.usable) {
-      return Promise.reject(
-        new AmbitError(HboneErrors.SESSION_CLOSED, `HBONE session to ${this.address} is closed`, {
-          cause: this.failure,
-        }),
-      );
-    }
-    const headers: Record<string, string> = {
-      ':method': 'CONNECT',
-      ':authority': request.authority,
-    };
-    for (const [k, v] of Object.entries(request.headers ?? {})) {
-      if (v !== undefined) headers[k] = v;
-    }
-    let stream: ClientHttp2Stream;
-    try {
-      stream = this.h2.request(headers, { endStream: false });
-    } catch (err) {
-      return Promise.reject(
-        new AmbitError(HboneErrors.SESSION_CLOSED, `HBONE session to ${this.address} is closed`, {
-          cause: err,
-        }),
-      );
-    }
-    this.active += 1;
-    this.total += 1;
-    stream.once('close', () => {
-      this.active -= 1;
-      if (this.active === 0) this.emit('idle');
-    });
-    return awaitResponse(stream, request, this.address);
-  }
-
-  /** Graceful: GOAWAY, then close once open streams finish. */
-  close(): Promise<void> {
-    return new Promise((resolve) => {
-      if (this.h2.destroyed) return resolve();
-      this.goaway = true;
-      this.h2.close(() => resolve());
-    });
-  }
-
-  /** Immediate: tears down the session and every stream on it. */
-  destroy(err?: Error): void {
-    if (err) this.failure ??= err;
-    this.h2.destroy(err);
-  }
-}
-
-function awaitResponse(
-  stream: ClientHttp2Stream,
-  request: HboneConnectRequest,
-  address: string,
-): Promise<ClientHttp2Stream> {
-  return new Promise((resolve, reject) => {
-    const { signal } = request;
-    const settle = (err?: Error): void => {
-      stream.off('response', onResponse);
-      stream.off('error', onError);
-      stream.off('close', onClose);
-      signal?.removeEventListener('abort', onAbort);
-      if (err) reject(err);
-      else resolve(stream);
-    };
-    const onResponse = (headers: IncomingHttpHeaders & IncomingHttpStatusHeader): void => {
-      const status = Number(headers[':status']);
-      if (status === 200) {
-        request.onResponse?.(headers);
-        settle();
-        return;
-      }
-      // Finish the stream cleanly (END_STREAM, drain) rather than resetting it.
-      stream.on('error', () => {});
-      stream.resume();
-      stream.end();
-      settle(
-        new AmbitError(
-          HboneErrors.CONNECT_REJECTED,
-          `HBONE CONNECT to ${request.authority} via ${address} was answered ${status}`,
-          { details: { status, authority: request.authority } },
-        ),
-      );
-    };
-    const onError = (err: Error): void => {
-      settle(
-        new AmbitError(
-          HboneErrors.STREAM_FAILED,
-          `HBONE CONNECT to ${request.authority} via ${address} failed: ${errorMessage(err)}`,
-          { cause: err, details: { authority: request.authority } },
-        ),
-      );
-    };
-    const onClose = (): void => {
-      settle(
-        new AmbitError(
-          HboneErrors.STREAM_FAILED,
-          `HBONE CONNECT to ${request.authority} via ${address} was reset (code ${stream.rstCode})`,
-          { details: { authority: request.authority, rstCode: stream.rstCode } },
-        ),
-      );
-    };
-    const onAbort = (): void => {
-      stream.close(http2.constants.NGHTTP2_CANCEL);
-      const reason = signal?.reason;
-      settle(reason instanceof Error ? reason : new Error(String(reason)));
-    };
-    stream.once('response', onResponse);
-    stream.once('error', onError);
-    stream.once('close', onClose);
-    if (signal?.aborted) onAbort();
-    else signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}
-
 type Phase = 'tcp' | 'tls' | 'h2';
 
 /**
@@ -298,7 +97,7 @@ export async function openSession(options: HboneSessionOptions): Promise<HboneSe
   const address = formatAuthority(options.address.host, options.address.port);
   const timeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
   if (expectedIdentities.length === 0) {
-    throw new AmbitError(HboneErrors.IDENTITY_MISMATCH, `no expected identities for ${address}`);
+    throw new AmbitError(TlsErrors.PEER_IDENTITY_MISMATCH, `no expected identities for ${address}`);
   }
   let phase: Phase = 'tcp';
   const ac = new AbortController();
@@ -340,9 +139,7 @@ export async function openSession(options: HboneSessionOptions): Promise<HboneSe
       // Called after chain validation succeeded; SPIFFE certs have no DNS SAN.
       checkServerIdentity: (_host: string, cert: PeerCertificate) => {
         try {
-          const id = peerIdentity(cert);
-          checkExpectedIdentity(id, expectedIdentities);
-          verified = id;
+          verified = verifyServerIdentity(cert, expectedIdentities);
           return undefined;
         } catch (err) {
           return err as Error;
@@ -362,9 +159,10 @@ export async function openSession(options: HboneSessionOptions): Promise<HboneSe
       ...clientSessionOptions(settings),
       createConnection: () => tls,
     });
-    await waitFor(session, 'remoteSettings', ac.signal, (err) => h2Error(address, err));
+    // A TLS alert (our certificate rejected) arrives on the TLS socket, not the session.
+    await waitFor(session, 'remoteSettings', ac.signal, (err) => h2Error(address, err), [tls]);
     session.setLocalWindowSize(settings.connectionWindowBytes);
-    if (!verified) throw new AmbitError(HboneErrors.PEER_IDENTITY_INVALID, 'server not verified');
+    if (!verified) throw new AmbitError(TlsErrors.PEER_IDENTITY_INVALID, 'server not verified');
     log.debug({ address, peer: verified.uri }, 'HBONE session established');
     return new HboneSession(session, verified, settings, address);
   } catch (err) {
@@ -397,27 +195,40 @@ function tlsError(address: string, err: Error): AmbitError {
 }
 
 function h2Error(address: string, err: Error): AmbitError {
-  // With TLS 1.3 a rejected client certificate shows up only now, as an alert.
-  const tls = /SSL|alert|certificate/i.test(`${(err as { code?: string }).code} ${err.message}`);
+  // With TLS 1.3 the client finishes its handshake before the server has
+  // checked the client certificate. A rejection then arrives as an alert, or
+  // (Node servers verify after the handshake) as a bare close before SETTINGS.
+  const closed = err.message === CLOSED_BY_PEER;
+  const tls =
+    closed || /SSL|alert|certificate/i.test(`${(err as { code?: string }).code} ${err.message}`);
+  const why = closed
+    ? 'peer closed the connection before its HTTP/2 SETTINGS; it most likely rejected our client certificate (untrusted root or another trust domain)'
+    : errorMessage(err);
   return new AmbitError(
     tls ? HboneErrors.TLS_HANDSHAKE : HboneErrors.H2_HANDSHAKE,
-    `HBONE session with ${address} failed to start: ${errorMessage(err)}`,
+    `HBONE session with ${address} failed to start: ${why}`,
     { cause: err, details: { address } },
   );
 }
 
-/** Resolves on `event`; rejects on 'error', an early 'close' or abort. */
+const CLOSED_BY_PEER = 'connection closed by peer';
+
+/** Resolves on `event`; rejects on 'error' or an early 'close' of any watched emitter, or abort. */
 function waitFor(
   emitter: EventEmitter,
   event: string,
   signal: AbortSignal,
   wrap: (err: Error) => Error,
+  alsoWatch: EventEmitter[] = [],
 ): Promise<void> {
+  const watched = [emitter, ...alsoWatch];
   return new Promise((resolve, reject) => {
     const cleanup = (): void => {
       emitter.off(event, onEvent);
-      emitter.off('error', onError);
-      emitter.off('close', onClose);
+      for (const e of watched) {
+        e.off('error', onError);
+        e.off('close', onClose);
+      }
       signal.removeEventListener('abort', onAbort);
     };
     const onEvent = (): void => {
@@ -430,15 +241,17 @@ function waitFor(
     };
     const onClose = (): void => {
       cleanup();
-      reject(wrap(new Error('connection closed by peer')));
+      reject(wrap(new Error(CLOSED_BY_PEER)));
     };
     const onAbort = (): void => {
       cleanup();
       reject(signal.reason);
     };
     emitter.once(event, onEvent);
-    emitter.once('error', onError);
-    emitter.once('close', onClose);
+    for (const e of watched) {
+      e.once('error', onError);
+      e.once('close', onClose);
+    }
     if (signal.aborted) onAbort();
     else signal.addEventListener('abort', onAbort, { once: true });
   });

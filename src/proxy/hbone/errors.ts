@@ -6,12 +6,6 @@ export const HboneErrors = {
   DIAL_FAILED: 'AMBIT_HBONE_DIAL_FAILED',
   /** The TLS handshake failed: bad chain, alert from the peer, wrong protocol. */
   TLS_HANDSHAKE: 'AMBIT_HBONE_TLS_HANDSHAKE',
-  /** The peer's certificate does not carry exactly one valid SPIFFE URI SAN. */
-  PEER_IDENTITY_INVALID: 'AMBIT_HBONE_PEER_IDENTITY_INVALID',
-  /** The server's SPIFFE identity is not one the client expected for this destination. */
-  IDENTITY_MISMATCH: 'AMBIT_HBONE_IDENTITY_MISMATCH',
-  /** The client's trust domain differs from the server's. */
-  TRUST_DOMAIN_MISMATCH: 'AMBIT_HBONE_TRUST_DOMAIN_MISMATCH',
   /** TLS worked but the HTTP/2 session did not start (no ALPN h2, no SETTINGS, early close). */
   H2_HANDSHAKE: 'AMBIT_HBONE_H2_HANDSHAKE',
   /** The peer answered the CONNECT with a status other than 200 (`details.status`). */

@@ -16,8 +16,6 @@ export {
   DEFAULT_CONNECT_TIMEOUT_MS,
   type Dialer,
   type DialTarget,
-  type HboneConnectRequest,
-  HboneSession,
   type HboneSessionOptions,
   openSession,
   tcpDialer,
@@ -33,10 +31,10 @@ export {
   parseForwardedHost,
 } from './headers.js';
 export {
-  checkExpectedIdentity,
-  checkTrustDomain,
   type HboneCredentials,
-  peerIdentity,
+  hboneCredentials,
+  verifyClientIdentity,
+  verifyServerIdentity,
 } from './identity.js';
 export {
   DEFAULT_MAX_STREAMS_PER_CONNECTION,
@@ -46,16 +44,17 @@ export {
   type HbonePoolStats,
   type HbonePoolTarget,
 } from './pool.js';
-export {
-  type AcceptedSocketMeta,
-  type HboneConnectContext,
-  type HboneConnectDecision,
-  HboneServer,
-  type HboneServerOptions,
-  type HboneServerStats,
-  type HboneStreamInfo,
-  type HboneStreamOutcome,
-} from './server.js';
+export { HboneServer } from './server.js';
+export type {
+  AcceptedSocketMeta,
+  HboneConnectContext,
+  HboneConnectDecision,
+  HboneServerOptions,
+  HboneServerStats,
+  HboneStreamInfo,
+  HboneStreamOutcome,
+} from './server-types.js';
+export { type HboneConnectRequest, HboneSession } from './session.js';
 export {
   DEFAULT_HBONE_SETTINGS,
   DEFAULT_ILLEGAL_PORTS,

@@ -18,19 +18,15 @@
  * - A session without streams for `idleTimeoutMs` is closed (GOAWAY).
  */
 import type { ClientHttp2Stream } from 'node:http2';
+import type { DrainTask } from '../../core/drain.js';
 import { AmbitError, isAmbitError } from '../../core/errors.js';
 import type { SpiffeId } from '../../identity/index.js';
 import { logger } from '../../telemetry/index.js';
 import { formatAuthority } from './address.js';
-import {
-  DEFAULT_CONNECT_TIMEOUT_MS,
-  type Dialer,
-  type HboneConnectRequest,
-  type HboneSession,
-  openSession,
-} from './client.js';
+import { DEFAULT_CONNECT_TIMEOUT_MS, type Dialer, openSession } from './client.js';
 import { HboneErrors } from './errors.js';
 import type { HboneCredentials } from './identity.js';
+import type { HboneConnectRequest, HboneSession } from './session.js';
 import type { HboneSettingsInput } from './settings.js';
 
 const log = logger('hbone-pool');
@@ -117,10 +113,9 @@ export class HbonePool {
    */
   async connect(target: HbonePoolTarget, request: HboneConnectRequest): Promise<ClientHttp2Stream> {
     for (let attempt = 0; ; attempt++) {
-      const session = await this.acquire(target);
+      const { session, pending } = await this.acquire(target, request);
       try {
-        // `connect` counts the stream synchronously, so the slot is taken here.
-        return await session.connect(request);
+        return await pending;
       } catch (err) {
         if (attempt === 0 && retriable(err)) {
           log.debug({ address: session.address }, 'retrying CONNECT on a fresh session');
@@ -131,7 +126,14 @@ export class HbonePool {
     }
   }
 
-  private async acquire(target: HbonePoolTarget): Promise<HboneSession> {
+  /**
+   * Finds (or dials) a session with a free slot and opens the stream on it in
+   * the same tick, so concurrent callers cannot all claim the last slot.
+   */
+  private async acquire(
+    target: HbonePoolTarget,
+    request: HboneConnectRequest,
+  ): Promise<{ session: HboneSession; pending: Promise<ClientHttp2Stream> }> {
     const key = HbonePool.keyOf(target);
     for (;;) {
       if (this.draining) throw new AmbitError(HboneErrors.DRAINING, 'HBONE pool is draining');
@@ -143,7 +145,8 @@ export class HbonePool {
       const free = this.freeSession(entry);
       if (free) {
         this.clearIdle(free);
-        return free;
+        // `connect` counts the stream synchronously: the slot is taken now.
+        return { session: free, pending: free.connect(request) };
       }
       if (!entry.dialing) {
         const e = entry;
@@ -264,6 +267,18 @@ export class HbonePool {
     for (const s of forced)
       s.destroy(new AmbitError(HboneErrors.DRAINING, 'HBONE pool drain deadline'));
     return { forced: forced.length };
+  }
+
+  /** For `Drain.register`: graceful = GOAWAY and wait for tunnels; force = destroy. */
+  drainTask(name = 'hbone-pool'): DrainTask {
+    return {
+      name,
+      graceful: async () => {
+        this.draining = true;
+        await Promise.all(this.allSessions().map((s) => s.close()));
+      },
+      force: () => this.close(),
+    };
   }
 
   /** Destroys every session now. */

@@ -21,105 +21,38 @@ import http2, {
   type ServerHttp2Stream,
 } from 'node:http2';
 import type { Socket } from 'node:net';
-import type { Duplex } from 'node:stream';
 import {
   createServer as createTlsServer,
   type TLSSocket,
   type Server as TlsServer,
 } from 'node:tls';
+import type { DrainTask } from '../../core/drain.js';
 import { AmbitError, errorMessage } from '../../core/errors.js';
 import type { SpiffeId } from '../../identity/index.js';
 import { logger } from '../../telemetry/index.js';
-import { abort, type RelayResult, relay } from '../relay.js';
-import { canonicalIp, type HboneTarget, parseAuthority, type SocketAddress } from './address.js';
+import { abort, relay } from '../relay.js';
+import { canonicalIp, parseAuthority, type SocketAddress } from './address.js';
 import { HboneErrors } from './errors.js';
-import { checkTrustDomain, type HboneCredentials, peerIdentity } from './identity.js';
+import { type HboneCredentials, verifyClientIdentity } from './identity.js';
 import { startKeepalive } from './keepalive.js';
+import type {
+  AcceptedSocketMeta,
+  HboneConnectContext,
+  HboneConnectDecision,
+  HboneServerOptions,
+  HboneServerStats,
+  HboneStreamInfo,
+  HboneStreamOutcome,
+} from './server-types.js';
 import {
   DEFAULT_ILLEGAL_PORTS,
   HBONE_TLS,
   type HboneSettings,
-  type HboneSettingsInput,
   resolveHboneSettings,
   serverSessionOptions,
 } from './settings.js';
 
 const log = logger('hbone-server');
-
-/** What is known about a CONNECT stream before it is accepted. */
-export interface HboneStreamInfo {
-  /** Per-server stream counter, for correlating logs. */
-  id: number;
-  /** The client's verified SPIFFE identity (from the mTLS handshake). */
-  peerIdentity: SpiffeId;
-  /** The identity whose certificate we served. */
-  localIdentity: SpiffeId;
-  /** The client's TCP address. */
-  source: SocketAddress;
-  /** The accepted socket's local address: the pod IP and port 15008. */
-  destination: SocketAddress;
-  /** Raw `:authority`, if any. */
-  authority?: string;
-  /** Request headers (`baggage`, `forwarded`, `traceparent`, …). */
-  headers: IncomingHttpHeaders;
-}
-
-/** Passed to `onConnect` once the request passed the protocol checks. */
-export interface HboneConnectContext extends HboneStreamInfo {
-  authority: string;
-  /** Parsed authority. For an IP target the IP equals `destination.ip` unless allowed otherwise. */
-  target: HboneTarget;
-  /** Aborted when the client resets the stream or the session dies before we answer. */
-  signal: AbortSignal;
-}
-
-/** `onConnect`'s answer: a non-200 status, or an upstream that is already connected. */
-export type HboneConnectDecision =
-  | { status: number; reason?: string }
-  | { upstream: Duplex /** Sent as the 200's `baggage` header. */; baggage?: string };
-
-/** Reported once per stream when it is finished (rejected, or relayed to the end). */
-export interface HboneStreamOutcome {
-  info: HboneStreamInfo;
-  status: number;
-  /** Why a non-200 was sent. */
-  reason?: string;
-  /** Byte counts for a 200 tunnel; `bytesSent` is client→upstream. */
-  relay?: RelayResult;
-}
-
-export interface HboneServerOptions {
-  /** The credentials to serve for a local (original destination) IP; undefined closes the connection. */
-  certificateFor: (localIp: string) => HboneCredentials | undefined;
-  /** Authorization and upstream connect. A throw counts as 503. */
-  onConnect: (ctx: HboneConnectContext) => Promise<HboneConnectDecision>;
-  /** Allow an authority IP other than the local IP (waypoints, app tunnels). Default: never. */
-  allowForeignAuthority?: (ctx: HboneConnectContext) => boolean | Promise<boolean>;
-  /** Ports never tunnelled to. Default 15001, 15006, 15008, 15080. */
-  illegalPorts?: ReadonlySet<number>;
-  settings?: HboneSettingsInput;
-  /** TLS handshake deadline, ms. Default 10 000. */
-  handshakeTimeoutMs?: number;
-  /** Telemetry hook, called once per stream. Must not throw. */
-  onStreamEnd?: (outcome: HboneStreamOutcome) => void;
-}
-
-export interface HboneServerStats {
-  /** Sockets handed to `handle()`. */
-  connections: number;
-  /** Sockets closed for lack of a certificate for their local IP. */
-  noCertificate: number;
-  /** TLS handshakes that failed (bad cert, garbage, plaintext, timeout). */
-  tlsFailures: number;
-  /** Handshakes that passed TLS but failed the identity / trust-domain check. */
-  identityFailures: number;
-  /** HTTP/2 sessions accepted over the server's life. */
-  sessions: number;
-  activeSessions: number;
-  activeTunnels: number;
-  /** Responses sent, by status. */
-  responses: Record<number, number>;
-}
 
 interface ConnInfo {
   peerIdentity: SpiffeId;
@@ -132,12 +65,6 @@ interface TlsEntry {
   server: TlsServer;
   /** The PEMs the secure context was built from, to notice rotation. */
   fingerprint: string;
-}
-
-/** Extra facts about an accepted socket that the socket itself cannot tell. */
-export interface AcceptedSocketMeta {
-  /** Original destination, when it differs from the socket's local address (e.g. REDIRECT). */
-  destination?: SocketAddress;
 }
 
 /** Accepts HBONE on sockets handed to {@link HboneServer.handle}. */
@@ -264,8 +191,7 @@ export class HboneServer {
       if (tlsSocket.alpnProtocol !== 'h2') {
         throw new AmbitError(HboneErrors.H2_HANDSHAKE, 'client did not negotiate ALPN h2');
       }
-      peer = peerIdentity(tlsSocket.getPeerCertificate());
-      checkTrustDomain(peer, pending.localIdentity);
+      peer = verifyClientIdentity(tlsSocket, pending.localIdentity);
     } catch (err) {
       this.counters.identityFailures += 1;
       log.info(
@@ -414,27 +340,43 @@ export class HboneServer {
    * the number of sessions that had to be forced.
    */
   async drain(deadlineMs: number): Promise<{ forced: number }> {
-    this.draining = true;
     const open = [...this.sessions];
-    const done = open.map(
-      (s) =>
-        new Promise<void>((resolve) => {
-          if (s.destroyed) return resolve();
-          s.once('close', () => resolve());
-          s.close();
-        }),
-    );
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<'deadline'>((resolve) => {
       timer = setTimeout(() => resolve('deadline'), deadlineMs);
     });
-    const r = await Promise.race([Promise.all(done).then(() => 'done' as const), deadline]);
+    const r = await Promise.race([this.closeGracefully().then(() => 'done' as const), deadline]);
     clearTimeout(timer);
     if (r === 'done') return { forced: 0 };
     const forced = open.filter((s) => !s.destroyed);
-    for (const s of forced)
+    for (const s of forced) {
       s.destroy(new AmbitError(HboneErrors.DRAINING, 'HBONE server drain deadline'));
+    }
     return { forced: forced.length };
+  }
+
+  /** Refuses new connections, sends GOAWAY everywhere, resolves when every session closed. */
+  private async closeGracefully(): Promise<void> {
+    this.draining = true;
+    await Promise.all(
+      [...this.sessions].map(
+        (s) =>
+          new Promise<void>((resolve) => {
+            if (s.destroyed) return resolve();
+            s.once('close', () => resolve());
+            s.close();
+          }),
+      ),
+    );
+  }
+
+  /** For `Drain.register`: graceful = GOAWAY and wait for tunnels; force = destroy. */
+  drainTask(name = 'hbone-server'): DrainTask {
+    return {
+      name,
+      graceful: () => this.closeGracefully(),
+      force: () => this.close(),
+    };
   }
 
   /** Immediate close of everything. */
