@@ -14,6 +14,7 @@ import type { Duplex } from 'node:stream';
 import { AmbitError, errorMessage, isAmbitError } from '../core/errors.js';
 import { formatHostPort, type HostPort, normalizeIp, type Workload } from '../state/index.js';
 import { logger } from '../telemetry/index.js';
+import { TlsErrors } from '../tls/index.js';
 import { ConnectionResult, peerOf, serviceOf } from './connection-result.js';
 import { deadline, type ProxyContext, within } from './context.js';
 import { ProxyErrors } from './errors.js';
@@ -42,8 +43,9 @@ export function responseFlagFor(err: unknown): ResponseFlag {
       return 'TLS_FAILURE';
     case HboneErrors.H2_HANDSHAKE:
       return 'H2_HANDSHAKE_FAILURE';
-    case HboneErrors.IDENTITY_MISMATCH:
-    case HboneErrors.PEER_IDENTITY_INVALID:
+    case TlsErrors.PEER_IDENTITY_MISMATCH:
+    case TlsErrors.PEER_IDENTITY_INVALID:
+    case TlsErrors.TRUST_DOMAIN_MISMATCH:
     case ProxyErrors.CERT_UNAVAILABLE:
       return 'IDENTITY_ERROR';
     case HboneErrors.CONNECT_TIMEOUT:

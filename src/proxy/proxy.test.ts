@@ -4,6 +4,7 @@ import { Registry } from 'prom-client';
 import { AmbitError } from '../core/errors.js';
 import { SpiffeId } from '../identity/index.js';
 import { makeMatch, makePolicy, makeWorkload, ProxyState, StateUpdater } from '../state/index.js';
+import { TlsErrors } from '../tls/index.js';
 import { ConnectionManager } from './connection-manager.js';
 import { ConnectionResult } from './connection-result.js';
 import { ProxyErrors } from './errors.js';
@@ -44,7 +45,8 @@ test('response flags for each failure', () => {
     [new AmbitError(HboneErrors.CONNECT_REJECTED, 'x', { details: { status: 503 } }), 'CONNECT'],
     [new AmbitError(HboneErrors.TLS_HANDSHAKE, 'x'), 'TLS_FAILURE'],
     [new AmbitError(HboneErrors.H2_HANDSHAKE, 'x'), 'H2_HANDSHAKE_FAILURE'],
-    [new AmbitError(HboneErrors.IDENTITY_MISMATCH, 'x'), 'IDENTITY_ERROR'],
+    [new AmbitError(TlsErrors.PEER_IDENTITY_MISMATCH, 'x'), 'IDENTITY_ERROR'],
+    [new AmbitError(TlsErrors.TRUST_DOMAIN_MISMATCH, 'x'), 'IDENTITY_ERROR'],
     [
       new AmbitError(HboneErrors.CONNECT_TIMEOUT, 'x', { details: { phase: 'tcp' } }),
       'NETWORK_POLICY',
