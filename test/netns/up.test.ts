@@ -74,6 +74,14 @@ interface Env {
   ambit(args: string[], opts?: { asNobody?: boolean }): SpawnSyncReturns<string>;
 }
 
+/** The environment for a child run as nobody: without coverage collection, which
+ * would try (and fail, noisily) to write into root's coverage directory. Node
+ * copies NODE_V8_COVERAGE into every child's env unless the key is present, so
+ * it is set to empty (off) rather than removed. */
+function nobodyEnv(root: string): NodeJS.ProcessEnv {
+  return { ...process.env, NODE_V8_COVERAGE: '', AMBIT_RUN_DIR: root };
+}
+
 function setup(t: TestContext, manifests = MANIFESTS): Env {
   const root = mkdtempSync(join(tmpdir(), 'ambit-up-root-'));
   const dir = mkdtempSync(join(tmpdir(), 'ambit-up-app-'));
@@ -93,7 +101,7 @@ function setup(t: TestContext, manifests = MANIFESTS): Env {
       : [process.execPath, BIN, ...args];
     return spawnSync(argv[0] as string, argv.slice(1), {
       encoding: 'utf8',
-      env: { ...process.env, AMBIT_RUN_DIR: root },
+      env: opts.asNobody ? nobodyEnv(root) : { ...process.env, AMBIT_RUN_DIR: root },
       timeout: 90_000,
     });
   };
