@@ -1,99 +1,66 @@
 /**
- * Schemas for ambit's policy-attachment kinds (docs/policies.md,
- * `policy.ambit.dev/v1alpha1` BackendPolicy and RateLimitPolicy). They have no
- * published typed model, so converted objects are checked here. This belongs
- * with the control plane's resource types in src/kube eventually; it lives in
- * migrate until that owner adopts it.
+ * ambit's policy-attachment kinds as `ambit migrate convert` writes them
+ * (docs/policies.md, `policy.ambit.dev/v1alpha1` BackendPolicy and
+ * RateLimitPolicy). Converted objects are validated by the control plane's own
+ * parser (src/kube), so what migrate emits is exactly what `ambit apply`
+ * accepts; this file only names the manifest shapes.
  */
-import { z } from 'zod';
-import { parseDuration } from '../core/duration.js';
+import { parseResource } from '../kube/index.js';
 
 export const AMBIT_POLICY_API_VERSION = 'policy.ambit.dev/v1alpha1';
 
-const duration = z.string().refine(
-  (s) => {
-    try {
-      parseDuration(s);
-      return true;
-    } catch {
-      return false;
-    }
-  },
-  { message: 'not a duration (e.g. 10s, 500ms)' },
-);
+type TargetRef = {
+  group: '' | 'gateway.networking.k8s.io';
+  kind: 'Service' | 'HTTPRoute';
+  name: string;
+};
 
-const targetRef = z.strictObject({
-  group: z.enum(['', 'gateway.networking.k8s.io']),
-  kind: z.enum(['Service', 'HTTPRoute']),
-  name: z.string().min(1),
-});
+type PolicyMeta = {
+  name: string;
+  namespace: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+};
 
-const metadata = z.object({
-  name: z.string().min(1),
-  namespace: z.string().min(1),
-  labels: z.record(z.string(), z.string()).optional(),
-  annotations: z.record(z.string(), z.string()).optional(),
-});
+/** A BackendPolicy manifest (durations as strings, e.g. "10s"). */
+export type BackendPolicy = {
+  apiVersion: typeof AMBIT_POLICY_API_VERSION;
+  kind: 'BackendPolicy';
+  metadata: PolicyMeta;
+  spec: {
+    targetRefs: TargetRef[];
+    connectionPool?: { maxConnections?: number; maxPendingRequests?: number; maxRequests?: number };
+    outlierDetection?: {
+      consecutive5xxErrors?: number;
+      consecutiveGatewayErrors?: number;
+      consecutiveConnectFailures?: number;
+      interval?: string;
+      baseEjectionTime?: string;
+      maxEjectionPercent?: number;
+    };
+    loadBalancer?: { type: 'RoundRobin' | 'LeastRequest' };
+  };
+};
 
-const count = z.number().int().nonnegative();
+/** A RateLimitPolicy manifest. */
+export type RateLimitPolicy = {
+  apiVersion: typeof AMBIT_POLICY_API_VERSION;
+  kind: 'RateLimitPolicy';
+  metadata: PolicyMeta;
+  spec: {
+    targetRefs: TargetRef[];
+    local: { requests: number; interval: string; burst?: number; perSourceIdentity?: boolean };
+  };
+};
 
-export const BackendPolicySchema = z.strictObject({
-  apiVersion: z.literal(AMBIT_POLICY_API_VERSION),
-  kind: z.literal('BackendPolicy'),
-  metadata,
-  spec: z.strictObject({
-    targetRefs: z.array(targetRef).min(1),
-    connectionPool: z
-      .strictObject({
-        maxConnections: count.optional(),
-        maxPendingRequests: count.optional(),
-        maxRequests: count.optional(),
-      })
-      .optional(),
-    outlierDetection: z
-      .strictObject({
-        consecutive5xxErrors: count.optional(),
-        consecutiveGatewayErrors: count.optional(),
-        consecutiveConnectFailures: count.optional(),
-        interval: duration.optional(),
-        baseEjectionTime: duration.optional(),
-        maxEjectionPercent: z.number().int().min(0).max(100).optional(),
-      })
-      .optional(),
-    loadBalancer: z.strictObject({ type: z.enum(['RoundRobin', 'LeastRequest']) }).optional(),
-  }),
-});
-
-export const RateLimitPolicySchema = z.strictObject({
-  apiVersion: z.literal(AMBIT_POLICY_API_VERSION),
-  kind: z.literal('RateLimitPolicy'),
-  metadata,
-  spec: z.strictObject({
-    targetRefs: z.array(targetRef).min(1),
-    local: z.strictObject({
-      requests: z.number().int().positive(),
-      interval: duration,
-      burst: z.number().int().positive().optional(),
-      perSourceIdentity: z.boolean().optional(),
-    }),
-  }),
-});
-
-export type BackendPolicy = z.infer<typeof BackendPolicySchema>;
-export type RateLimitPolicy = z.infer<typeof RateLimitPolicySchema>;
-
-/** Validates a `policy.ambit.dev` object; returns the first problem or undefined. */
+/** Validates a `policy.ambit.dev` object as the control plane would; returns the first problem or undefined. */
 export function validateAmbitPolicy(obj: unknown): string | undefined {
   const kind = (obj as { kind?: unknown }).kind;
-  const schema =
-    kind === 'BackendPolicy'
-      ? BackendPolicySchema
-      : kind === 'RateLimitPolicy'
-        ? RateLimitPolicySchema
-        : undefined;
-  if (schema === undefined) return `unknown policy.ambit.dev kind ${String(kind)}`;
-  const r = schema.safeParse(obj);
-  if (r.success) return undefined;
-  const issue = r.error.issues[0];
-  return issue === undefined ? 'invalid' : `${issue.path.join('.')}: ${issue.message}`;
+  if (kind !== 'BackendPolicy' && kind !== 'RateLimitPolicy') {
+    return `unknown policy.ambit.dev kind ${String(kind)}`;
+  }
+  const r = parseResource(obj);
+  if ('error' in r) return r.error.message;
+  if ('ignored' in r) return `not understood by the control plane: ${r.ignored}`;
+  return undefined;
 }
