@@ -7,6 +7,10 @@
 //   - new-connection latency (one connection per request, 100/s);
 //   - CPU-seconds per 1000 requests per proxy (/proc/<pid>/stat) and RSS.
 // Run as root:  node --import tsx bench/ztunnel.ts [--seconds 10] [--rounds 3]
+//   --only latency,newconn,throughput   a subset (profiling; prints raw JSON)
+//   --iperf-rounds N                    bulk rounds (2)
+//   --entry dist                        run the ztunnels from `npm run build` output, not tsx
+//   --ztunnel-node-args "--cpu-prof …"  extra node flags for both ztunnels
 // Prints JSON and a table with ratios. Everything it creates is removed.
 import type { ChildProcess } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
@@ -42,6 +46,8 @@ const strArg = (name: string, d: string): string => {
 // `--only latency,newconn,throughput` runs a subset (profiling); default all.
 const ONLY = new Set(strArg('only', 'latency,newconn,throughput').split(','));
 // Extra node flags for both ztunnel processes, e.g. "--cpu-prof --cpu-prof-dir=/tmp/p".
+// `--entry dist` runs the compiled build (`npm run build`) instead of tsx.
+const ZT_ENTRY = strArg('entry', 'tsx') === 'dist' ? 'dist/bin/ambit.js' : 'bin/ambit.js';
 const ZT_NODE_ARGS = strArg('ztunnel-node-args', '')
   .split(' ')
   .filter((a) => a !== '');
@@ -145,7 +151,7 @@ async function main(): Promise<void> {
     const zt = (ns: string, workload: string) =>
       spawn(ns, process.execPath, [
         ...ZT_NODE_ARGS,
-        join(ROOT, 'bin/ambit.js'),
+        join(ROOT, ZT_ENTRY),
         'ztunnel',
         '--mode=dedicated',
         `--workload=${workload}`,
