@@ -14,11 +14,12 @@ import { buildZtunnel, type Ztunnel } from '../../src/app/index.js';
 import { parseControlPlaneConfig } from '../../src/config/controlplane.js';
 import { parseZtunnelConfig } from '../../src/config/ztunnel.js';
 import { echoServer, getText, metricValue, socksConnect } from '../helpers/ztunnel.js';
-import { until } from './controlplane-fixture.js';
+import { startControlPlane, tempDirs, until } from './controlplane-fixture.js';
 
 const CLIENT = 'spiffe://cluster.local/ns/demo/sa/client';
 const SERVER = 'spiffe://cluster.local/ns/demo/sa/server';
 const POLICY_KEY = 'demo/allow-client';
+const BIN = new URL('../../bin/ambit.js', import.meta.url).pathname;
 
 function prefix(): string {
   const a = 20 + ((process.pid + 101) % 200);
@@ -136,9 +137,31 @@ async function startZtunnel(
   workload: string,
   node: string,
   ip: string,
+  opts: { cliToken?: boolean } = {},
 ): Promise<Ztunnel> {
   const tokenFile = join(mesh.state, `${node}.token`);
-  await plane.tokens.issue(node, tokenFile);
+  if (opts.cliToken) {
+    // What an operator does while the control plane runs: a separate process writes the token.
+    const { execFile } = await import('node:child_process');
+    const { promisify } = await import('node:util');
+    await promisify(execFile)(
+      process.execPath,
+      [
+        BIN,
+        'controlplane',
+        'issue-node-token',
+        '--state-dir',
+        mesh.state,
+        '--node',
+        node,
+        '--out',
+        tokenFile,
+      ],
+      { timeout: 60_000, env: { ...process.env, NODE_V8_COVERAGE: '' } },
+    );
+  } else {
+    await plane.tokens.issue(node, tokenFile);
+  }
   const zt = await buildZtunnel(
     parseZtunnelConfig(
       { AMBIT_WORKLOAD_WAIT_TIMEOUT: '3s' },
@@ -213,7 +236,9 @@ test('mesh end to end: control plane → two ztunnels over delta xDS and the CA'
   const mesh = await writeMesh(t);
   const plane = await startPlane(t, mesh);
   const port = plane.addresses.grpcPort;
-  const zA = await startZtunnel(t, plane, mesh, 'demo/client-0/client', 'node-a', mesh.ip(2));
+  const zA = await startZtunnel(t, plane, mesh, 'demo/client-0/client', 'node-a', mesh.ip(2), {
+    cliToken: true,
+  });
   const zB = await startZtunnel(t, plane, mesh, 'demo/server-0/server', 'node-b', mesh.ip(3));
 
   await t.test('both ztunnels got workloads, the service and the policy', () => {
@@ -509,4 +534,31 @@ test('mesh end to end: ztunnels started before the control plane has config catc
   await plane.run();
   const [zA] = await starting;
   await expectAllowed(zA, mesh, 'after a late control plane');
+});
+
+test('mesh end to end: the example shop (waypoint, PeerAuthentication, targetRefs) is accepted by ztunnel', async (t) => {
+  const dirs = await tempDirs(t);
+  const plane = await startControlPlane(t, dirs);
+  const mesh: Mesh = { ip: () => '', manifests: dirs.manifests, state: dirs.state, echoPort: 0 };
+  const zt = await startZtunnel(
+    t,
+    plane,
+    mesh,
+    'shop/frontend-0/frontend',
+    'node-a',
+    `${prefix()}.2`,
+  );
+  const src = zt.configDump().configSource as {
+    types: Record<string, { resources: number; lastNack?: { message: string } }>;
+  };
+  for (const [ty, st] of Object.entries(src.types)) {
+    assert.equal(st.lastNack, undefined, `${ty} NACKed: ${st.lastNack?.message}`);
+    assert.ok(st.resources > 0, ty);
+  }
+  // Everything the control plane has, nothing more (a NACKed resource would be missing).
+  const cached = plane.xds.status().resources;
+  const count = (suffix: string) =>
+    Object.entries(cached).find(([typeUrl]) => typeUrl.endsWith(suffix))?.[1].count;
+  assert.equal(zt.state.workloads.size + zt.state.services.size, count('.Address'));
+  assert.equal(zt.state.policies.size, count('.Authorization'));
 });
