@@ -437,6 +437,19 @@ spec:
     },
   );
 
+  await t.test('deleting and re-adding a pod reaches both ztunnels; traffic resumes', async () => {
+    const podsFile = join(mesh.manifests, '10-pods.yaml');
+    const pods = await readFile(podsFile, 'utf8');
+    await writeFile(podsFile, pod('client-0', 'client', 'client', 'node-a', mesh.ip(2)));
+    await until('server-0 gone from both', () =>
+      [zA, zB].every((z) => z.state.workloads.size === 1),
+    );
+    await writeFile(podsFile, pods);
+    await until('server-0 back in both', () => [zA, zB].every((z) => z.state.workloads.size === 2));
+    await until('zB ready again', () => zB.readiness.ready);
+    await expectAllowed(zA, mesh, 'after the pod came back');
+  });
+
   await t.test('control plane down: traffic keeps flowing; restart resyncs', async () => {
     const live = await openEcho(zA, mesh);
     assert.equal(live.reply, 0);
