@@ -220,6 +220,7 @@ export class Mesh {
     deadline: number,
   ): Promise<void> {
     mkdirSync(this.stateDir, { recursive: true, mode: 0o700 });
+    mkdirSync(this.logDir, { recursive: true, mode: 0o700 });
     this.writeManifests(view);
     const registry = await NodeTokenRegistry.open(this.stateDir);
     for (const node of this.plan.nodes) {
