@@ -45,7 +45,7 @@ describe('control plane view of a run (mesh-manifests)', () => {
       ) as { spec: { clusterIP?: string } } | undefined;
       assert.equal(got?.spec.clusterIP, s.vip);
     }
-    const kinds = new Set(res.map((r) => r.kind));
+    const kinds = new Set<string>(res.map((r) => r.kind));
     for (const k of ['AuthorizationPolicy', 'PeerAuthentication', 'Namespace'])
       assert.ok(kinds.has(k), k);
     assert.ok(!kinds.has('Deployment'), 'Deployments are run by the runner, not shown');
