@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { AmbitError, CoreErrors } from '../core/errors.js';
 import { readManifests } from '../kube/index.js';
+import { logs } from '../telemetry/logger.js';
 import {
   type ClusterPlan,
   LocalErrors,
@@ -202,8 +203,14 @@ export function registerUp(program: Command): void {
     )
     .option('--no-mesh', 'no control plane/ztunnel: plain pods, VIPs via per-pod DNAT')
     .option('--daemon-run <id>', 'internal: run as the detached runner for this run id')
-    .action(async (dirArg: string | undefined, o: UpOptions) => {
+    .action(async (dirArg: string | undefined, o: UpOptions, cmd: Command) => {
       preflight('ambit up');
+      // The runner's own components (node agents) log warnings only, unless
+      // asked: stdout is the user's progress. The mesh processes keep their
+      // level (and their access logs) in their own log files.
+      if (cmd.optsWithGlobals<{ logLevel?: string }>().logLevel === undefined) {
+        logs.setLevel('warn');
+      }
       const root = runRoot();
       const timeoutMs = Number(o.readyTimeout) * 1000;
       if (o.daemonRun !== undefined) {
