@@ -13,7 +13,6 @@ import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { AmbitError, CoreErrors } from '../core/errors.js';
 import { readManifests } from '../kube/index.js';
-import { logs } from '../telemetry/logger.js';
 import {
   type ClusterPlan,
   LocalErrors,
@@ -25,6 +24,7 @@ import {
   runRoot,
   startCluster,
 } from '../local/index.js';
+import { logs } from '../telemetry/logger.js';
 
 /** The demo shipped with ambit, used when no DIR is given. */
 export const DEMO_DIR = fileURLToPath(new URL('../../examples/demo', import.meta.url));

@@ -14,6 +14,6 @@ export const LocalErrors = {
   LABEL_INVALID: 'AMBIT_LOCAL_LABEL_INVALID',
   /** The runner did not apply a label change (it died, or enrolling a pod failed). */
   LABEL_FAILED: 'AMBIT_LOCAL_LABEL_FAILED',
-  /** The command needs the mesh control plane or ztunnel, not yet part of `ambit up`. */
+  /** The command is not yet wired into a local run (apply, get workloads/policies/…). */
   NOT_AVAILABLE: 'AMBIT_LOCAL_NOT_AVAILABLE',
 } as const;
