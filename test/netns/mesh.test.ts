@@ -180,6 +180,24 @@ test('ambit up with the mesh: demo behaviour, HBONE only on the wire, live enrol
     assert.notEqual(denied.status, 0, 'released pod still reaches shop');
   });
 
+  await t.test('a pod label none opts one pod out of an ambient namespace, live', () => {
+    const before = runState(root).pods.find((p) => p.deployment === 'loadgen');
+    assert.ok(before?.enrolled);
+    let r = ambit(['label', 'pod', '-n', 'shop', 'deploy/loadgen', 'istio.io/dataplane-mode=none']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /released shop\/loadgen/);
+    // Outside the mesh now: STRICT shop refuses it.
+    const out = curl('shop', 'deploy/loadgen', 'http://frontend.shop/');
+    assert.notEqual(out.status, 0, 'opted-out pod still reaches STRICT frontend');
+    r = ambit(['label', 'pod', '-n', 'shop', 'deploy/loadgen', 'istio.io/dataplane-mode-']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /enrolled shop\/loadgen/);
+    const after = runState(root).pods.find((p) => p.name === before.name);
+    assert.deepEqual(after?.pids, before.pids, 'pod was restarted');
+    const back = curl('shop', 'deploy/loadgen', 'http://frontend.shop/');
+    assert.equal(back.status, 0, back.stderr);
+  });
+
   await t.test(
     'ztunnel kill -9: restarted by the runner, pods keep their rules, traffic resumes',
     async () => {
