@@ -21,7 +21,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { processEnv } from '../config/index.js';
-import { NodeTokenRegistry } from '../controlplane/ca/index.js';
+import { CertificateAuthority, NodeTokenRegistry } from '../controlplane/ca/index.js';
 import { AmbitError } from '../core/errors.js';
 import { type EnrolledPod, NodeAgent } from '../inpod/agent.js';
 import type { RawObject } from '../kube/index.js';
@@ -211,43 +211,51 @@ export class Mesh {
   }
 
   /**
-   * Control plane first (it creates the CA the ztunnels verify it with),
-   * then per node a token, the node agent's socket and the ztunnel.
+   * Starts everything without waiting (the processes take seconds to load;
+   * they come up in parallel with the pods): the mesh CA and node tokens
+   * (written here, so the ztunnels can verify the control plane from their
+   * first attempt), the control plane, and per node the agent and ztunnel.
+   * Readiness is {@link waitReady}.
    */
   async start(
     view: { namespaces: ClusterPlan['namespaces']; pods: readonly PodPlan[] },
     progress: (line: string) => void,
-    deadline: number,
   ): Promise<void> {
     mkdirSync(this.stateDir, { recursive: true, mode: 0o700 });
     mkdirSync(this.logDir, { recursive: true, mode: 0o700 });
     this.writeManifests(view);
+    const caDir = join(this.stateDir, 'ca');
+    if (!existsSync(join(caDir, 'root-cert.pem'))) CertificateAuthority.init(caDir);
     const registry = await NodeTokenRegistry.open(this.stateDir);
     for (const node of this.plan.nodes) {
       mkdirSync(this.nodeDir(node), { recursive: true, mode: 0o700 });
       await registry.issue(node.name, this.tokenPath(node));
     }
+    progress(`certificates: mesh CA in ${caDir}; node tokens in ${join(this.runDir, 'nodes')}`);
     this.controlPlane.start();
     progress(
-      `control plane: starting in ${this.plan.fabricNetns} (xDS + CA on ${CONTROLPLANE_IP}:${XDS_PORT}; state ${this.stateDir})`,
+      `control plane: starting in ${this.plan.fabricNetns} (xDS + CA on ${CONTROLPLANE_IP}:${XDS_PORT})`,
     );
-    await this.until(deadline, 'the control plane', async () => {
-      this.cpReady =
-        (await probeHttp(this.plan.fabricNetns, '127.0.0.1', MONITORING_PORT, '/ready')) === 200;
-      return this.cpReady && existsSync(join(this.stateDir, 'ca', 'root-cert.pem'));
-    });
-    progress(`control plane: ready; CA root ${join(this.stateDir, 'ca', 'root-cert.pem')}`);
     for (const node of this.plan.nodes) {
       const agent = new NodeAgent({ socketPath: this.socketPath(node), ledger: this.ledger });
       await agent.start();
       this.agents.set(node.name, agent);
       this.ztunnels.get(node.name)?.start();
     }
-    progress(
-      `ztunnels: ${this.plan.nodes.length} started in shared mode (node tokens in ${join(this.runDir, 'nodes')})`,
-    );
+    progress(`ztunnels: ${this.plan.nodes.length} starting in shared mode, one per node`);
     this.probeTimer = setInterval(() => void this.probe(), 1000);
     this.probeTimer.unref();
+  }
+
+  /** Waits for the control plane, then every ztunnel (config synced, workload certificates issued). */
+  async waitReady(progress: (line: string) => void, deadline: number): Promise<void> {
+    await this.until(deadline, 'the control plane', async () => {
+      this.cpReady =
+        (await probeHttp(this.plan.fabricNetns, '127.0.0.1', MONITORING_PORT, '/ready')) === 200;
+      return this.cpReady;
+    });
+    progress('control plane: ready');
+    await this.waitZtunnelsReady(progress, deadline);
   }
 
   /** Enrolls pods on their node's agent (in-pod rules + netns handed to ztunnel). */
@@ -273,14 +281,17 @@ export class Mesh {
   }
 
   /** Waits until every node's ztunnel answers 200 on /healthz/ready (config synced, certificates issued). */
-  async waitZtunnelsReady(progress: (line: string) => void, deadline: number): Promise<void> {
+  private async waitZtunnelsReady(
+    progress: (line: string) => void,
+    deadline: number,
+  ): Promise<void> {
     let shown = -1;
     await this.until(deadline, 'the ztunnels', async () => {
       await this.probe();
       const ready = [...this.ztReady.values()].filter(Boolean).length;
       if (ready !== shown) {
         progress(
-          `certificates + readiness: ${ready}/${this.plan.nodes.length} ztunnels ready (workload certificates issued by the control plane's CA)`,
+          `ztunnels: ${ready}/${this.plan.nodes.length} ready (xDS synced, a workload certificate for every enrolled pod)`,
         );
         shown = ready;
       }

@@ -180,7 +180,7 @@ export async function startCluster(plan: ClusterPlan, opts: RunOptions): Promise
     publish();
     await buildCluster(ledger, plan, opts.progress, mesh !== undefined);
     if (mesh) {
-      await mesh.start({ namespaces, pods }, opts.progress, deadline);
+      await mesh.start({ namespaces, pods }, opts.progress);
       // Enrolled before their containers start, as the CNI plugin does:
       // a pod's first packet is already captured.
       const enrolled = pods.filter((p) => p.enrolled);
@@ -221,7 +221,7 @@ export async function startCluster(plan: ClusterPlan, opts: RunOptions): Promise
       publish();
       await sleep(200);
     }
-    if (mesh) await mesh.waitZtunnelsReady(opts.progress, deadline);
+    if (mesh) await mesh.waitReady(opts.progress, deadline);
     status = 'ready';
     publish();
     timer = setInterval(publish, 1000);

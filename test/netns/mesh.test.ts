@@ -38,7 +38,12 @@ test('ambit up with the mesh: demo behaviour, HBONE only on the wire, live enrol
   const started = Date.now();
   const up = ambit(['up', '--detach', '--ready-timeout', '90']);
   assert.equal(up.status, 0, `${up.stdout}\n${up.stderr}`);
-  for (const line of ['control plane: ready', 'ztunnels:', '2/2 ztunnels ready', 'enrollment:']) {
+  for (const line of [
+    'certificates:',
+    'control plane: ready',
+    'ztunnels: 2/2 ready',
+    'enrollment:',
+  ]) {
     assert.match(up.stdout, new RegExp(line), `progress line "${line}"`);
   }
   assert.match(up.stdout, /curl -s http:\/\/frontend\.shop\//, 'prints what to try next');
