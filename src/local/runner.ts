@@ -131,7 +131,13 @@ export async function startCluster(plan: ClusterPlan, opts: RunOptions): Promise
     const problems: string[] = [];
     for (const [i, p] of next.entries()) {
       const was = before[i];
-      if (!mesh || !was || was.enrolled === p.enrolled) continue;
+      if (!was || was.enrolled === p.enrolled) continue;
+      if (!mesh) {
+        problems.push(
+          `${p.namespace}/${p.name}: labels recorded, but this run has no mesh (--no-mesh) to ${p.enrolled ? 'enrol' : 'release'} it in`,
+        );
+        continue;
+      }
       try {
         if (p.enrolled) {
           await deleteNftTable(ledger, p.netns, 'ip', SERVICE_TABLE);
