@@ -1,20 +1,107 @@
-/** `ambit label` / `ambit apply`: change a running local cluster. Needs the control plane (next round). */
+/**
+ * `ambit label namespace|pod NAME key=value… | key-…`: change labels on a
+ * running local cluster. Enrollment follows `istio.io/dataplane-mode` live:
+ * pods are enrolled or released without restarting. The change goes through
+ * the runner's control channel (src/local/labels.ts: labels.json + SIGUSR2),
+ * and this command returns once the runner has applied it.
+ */
+
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Command } from 'commander';
 import { AmbitError } from '../core/errors.js';
-import { LocalErrors } from '../local/index.js';
-
-function notYet(what: string): never {
-  throw new AmbitError(
-    LocalErrors.NOT_AVAILABLE,
-    `${what} needs the mesh control plane, which ambit up does not start yet; edit the manifests and run \`ambit down\` + \`ambit up\``,
-  );
-}
+import {
+  currentState,
+  findPod,
+  LABELS_SIGNAL,
+  LocalErrors,
+  parseLabelArgs,
+  preflight,
+  readOverrides,
+  readState,
+  runnerAlive,
+  runRoot,
+  writeOverrides,
+} from '../local/index.js';
 
 export function registerLabel(program: Command): void {
   program
     .command('label')
-    .description('label a namespace or pod of the local cluster (not yet available)')
-    .argument('<args...>')
-    .allowUnknownOption()
-    .action(() => notYet('ambit label'));
+    .description(
+      'label a namespace or pod of the running local cluster (istio.io/dataplane-mode=ambient enrolls live)',
+    )
+    .argument('<kind>', 'namespace | ns | pod')
+    .argument('<name>', 'namespace name, or pod name / deploy/NAME (with -n)')
+    .argument('<labels...>', 'key=value to set, key- to remove')
+    .option('-n, --namespace <ns>', "the pod's namespace", 'default')
+    .option('--timeout <seconds>', 'how long to wait for the runner to apply it', '30')
+    .action(
+      async (
+        kind: string,
+        name: string,
+        args: string[],
+        o: { namespace: string; timeout: string },
+      ) => {
+        preflight('ambit label');
+        const patch = parseLabelArgs(args);
+        const state = currentState(runRoot());
+        if (!runnerAlive(state) || state.status !== 'ready') {
+          throw new AmbitError(
+            LocalErrors.NOT_RUNNING,
+            `the local cluster ${state.runId} is not running (status ${state.status}); start it with \`ambit up\``,
+          );
+        }
+        const overrides = readOverrides(state.runDir);
+        let what: string;
+        if (kind === 'namespace' || kind === 'ns' || kind === 'namespaces') {
+          if (!state.namespaces.some((n) => n.name === name)) {
+            throw new AmbitError(
+              LocalErrors.LABEL_INVALID,
+              `namespace ${name} not found (namespaces: ${state.namespaces.map((n) => n.name).join(', ')})`,
+            );
+          }
+          overrides.namespaces[name] = { ...overrides.namespaces[name], ...patch };
+          what = `namespace/${name}`;
+        } else if (kind === 'pod' || kind === 'pods' || kind === 'po') {
+          const pod = findPod(state, o.namespace, name);
+          const key = `${pod.namespace}/${pod.name}`;
+          overrides.pods[key] = { ...overrides.pods[key], ...patch };
+          what = `pod/${pod.name}`;
+        } else {
+          throw new AmbitError(
+            LocalErrors.LABEL_INVALID,
+            `cannot label ${kind}: only namespace and pod are supported`,
+          );
+        }
+        overrides.generation += 1;
+        writeOverrides(state.runDir, overrides);
+        process.kill(state.runner.pid, LABELS_SIGNAL);
+        const until = Date.now() + Number(o.timeout) * 1000;
+        const before = new Map(state.pods.map((p) => [`${p.namespace}/${p.name}`, p.enrolled]));
+        for (;;) {
+          const now = readState(state.runDir);
+          if (now && (now.labels?.applied ?? 0) >= overrides.generation) {
+            if (now.labels?.error) {
+              throw new AmbitError(LocalErrors.LABEL_FAILED, `${what}: ${now.labels.error}`);
+            }
+            process.stdout.write(`${what} labeled\n`);
+            for (const p of now.pods) {
+              const was = before.get(`${p.namespace}/${p.name}`);
+              if (was !== undefined && was !== p.enrolled) {
+                process.stdout.write(
+                  `  ${p.enrolled ? 'enrolled' : 'released'} ${p.namespace}/${p.name} (not restarted)\n`,
+                );
+              }
+            }
+            return;
+          }
+          if (!now || !runnerAlive(now) || Date.now() > until) {
+            throw new AmbitError(
+              LocalErrors.LABEL_FAILED,
+              `the runner did not apply the change to ${what} within ${o.timeout} s`,
+            );
+          }
+          await sleep(100);
+        }
+      },
+    );
 }

@@ -24,6 +24,7 @@ import {
   runRoot,
   startCluster,
 } from '../local/index.js';
+import { logs } from '../telemetry/logger.js';
 
 /** The demo shipped with ambit, used when no DIR is given. */
 export const DEMO_DIR = fileURLToPath(new URL('../../examples/demo', import.meta.url));
@@ -33,6 +34,8 @@ interface UpOptions {
   detach: boolean;
   daemonRun?: string;
   readyTimeout: string;
+  /** commander's --no-mesh */
+  mesh: boolean;
 }
 
 function newShortRunId(): string {
@@ -44,8 +47,32 @@ function say(line: string): void {
   process.stdout.write(`${line}\n`);
 }
 
+/** The demo's own walkthrough (examples/demo; names fixed by its README). */
+function demoSteps(plan: Pick<ClusterPlan, 'pods' | 'services'>): string[] | undefined {
+  const has = (ns: string, d: string) =>
+    plan.pods.some((p) => p.namespace === ns && p.deployment === d);
+  if (!has('shop', 'loadgen') || !has('shop', 'frontend') || !has('legacy', 'legacy-client'))
+    return undefined;
+  return [
+    '',
+    'try:',
+    '  ambit get pods                     # MESH column: shop is enrolled, legacy is not',
+    '  ambit exec -n shop deploy/loadgen -- curl -s http://frontend.shop/',
+    '      # works: loadgen → frontend → catalog, mTLS over HBONE (15008)',
+    '  ambit exec -n shop deploy/loadgen -- curl -s -m 3 http://catalog.shop/items',
+    '      # refused: only frontend may call catalog (AuthorizationPolicy)',
+    '  ambit exec -n legacy deploy/legacy-client -- curl -s -m 3 http://frontend.shop/',
+    '      # nothing: shop is STRICT mTLS and legacy is outside the mesh',
+    '  ambit label namespace legacy istio.io/dataplane-mode=ambient   # enrol legacy live',
+    '  ambit logs -n istio-system ztunnel-node-0     # access log with both identities',
+    '  ambit down',
+  ];
+}
+
 /** What to try once the cluster is up. */
 export function nextSteps(plan: Pick<ClusterPlan, 'pods' | 'services'>): string[] {
+  const demo = demoSteps(plan);
+  if (demo) return demo;
   const out = ['', 'try:', '  ambit get pods', '  ambit get services'];
   const svc = plan.services.find((s) => s.endpoints.length > 0);
   const serving = new Set(svc?.endpoints.map((e) => e.ip));
@@ -78,9 +105,22 @@ function plan(dirArg: string | undefined, o: UpOptions, runId: string): ClusterP
   return planCluster(readManifests([dir]), { runId, dir, nodes });
 }
 
-async function foreground(p: ClusterPlan, root: string, timeoutMs: number, daemon: boolean) {
-  const cluster = await startCluster(p, { root, progress: say, readyTimeoutMs: timeoutMs });
-  say(`cluster ${p.runId} is ready (${p.nodes.length} nodes, ${p.pods.length} pods)`);
+async function foreground(
+  p: ClusterPlan,
+  root: string,
+  timeoutMs: number,
+  daemon: boolean,
+  mesh: boolean,
+) {
+  const cluster = await startCluster(p, {
+    root,
+    progress: say,
+    readyTimeoutMs: timeoutMs,
+    mesh,
+  });
+  say(
+    `cluster ${p.runId} is ready (${p.nodes.length} nodes, ${p.pods.length} pods${mesh ? `, ${p.nodes.length} ztunnels, control plane` : ''})`,
+  );
   if (!daemon) {
     for (const l of nextSteps(p)) say(l);
     say('\nCtrl-C stops the cluster and removes everything it created.');
@@ -104,6 +144,7 @@ async function detach(p: ClusterPlan, root: string, o: UpOptions, dir: string): 
   const out = openSync(logPath, 'a', 0o600);
   const argv = [process.argv[1] ?? 'ambit', 'up', dir, '--nodes', String(p.nodes.length)];
   argv.push('--daemon-run', p.runId, '--ready-timeout', o.readyTimeout);
+  if (!o.mesh) argv.push('--no-mesh');
   // detached → setsid: the runner survives this shell and its Ctrl-C.
   const child = spawn(process.execPath, [...process.execArgv, ...argv], {
     detached: true,
@@ -155,15 +196,26 @@ export function registerUp(program: Command): void {
     .argument('[dir]', 'manifest directory (default: the bundled demo, examples/demo)')
     .option('--nodes <n>', 'number of nodes', '2')
     .option('-d, --detach', 'run in the background and return once every pod is ready', false)
-    .option('--ready-timeout <seconds>', 'how long pods may take to become ready', '60')
+    .option(
+      '--ready-timeout <seconds>',
+      'how long the control plane, ztunnels and pods may take to become ready',
+      '60',
+    )
+    .option('--no-mesh', 'no control plane/ztunnel: plain pods, VIPs via per-pod DNAT')
     .option('--daemon-run <id>', 'internal: run as the detached runner for this run id')
-    .action(async (dirArg: string | undefined, o: UpOptions) => {
+    .action(async (dirArg: string | undefined, o: UpOptions, cmd: Command) => {
       preflight('ambit up');
+      // The runner's own components (node agents) log warnings only, unless
+      // asked: stdout is the user's progress. The mesh processes keep their
+      // level (and their access logs) in their own log files.
+      if (cmd.optsWithGlobals<{ logLevel?: string }>().logLevel === undefined) {
+        logs.setLevel('warn');
+      }
       const root = runRoot();
       const timeoutMs = Number(o.readyTimeout) * 1000;
       if (o.daemonRun !== undefined) {
         const p = plan(dirArg, o, o.daemonRun);
-        await foreground(p, root, timeoutMs, true);
+        await foreground(p, root, timeoutMs, true, o.mesh);
         return;
       }
       // Validate everything before touching the host.
@@ -171,6 +223,6 @@ export function registerUp(program: Command): void {
       await prepareRoot(root, say);
       say(`manifests: ${p.pods.length} pods, ${p.services.length} services in ${p.dir}`);
       if (o.detach) await detach(p, root, o, p.dir);
-      else await foreground(p, root, timeoutMs, false);
+      else await foreground(p, root, timeoutMs, false, o.mesh);
     });
 }

@@ -10,6 +10,10 @@ export const LocalErrors = {
   POD_NOT_FOUND: 'AMBIT_LOCAL_POD_NOT_FOUND',
   /** The cluster did not become ready (a pod never got ready, or the runner died). */
   START_FAILED: 'AMBIT_LOCAL_START_FAILED',
-  /** The command needs the mesh control plane or ztunnel, not yet part of `ambit up`. */
+  /** `ambit label`: a malformed `key=value` / `key-` argument, or an unknown kind. */
+  LABEL_INVALID: 'AMBIT_LOCAL_LABEL_INVALID',
+  /** The runner did not apply a label change (it died, or enrolling a pod failed). */
+  LABEL_FAILED: 'AMBIT_LOCAL_LABEL_FAILED',
+  /** The command is not yet wired into a local run (apply, get workloads/policies/…). */
   NOT_AVAILABLE: 'AMBIT_LOCAL_NOT_AVAILABLE',
 } as const;

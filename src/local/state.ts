@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { AmbitError } from '../core/errors.js';
 import { processStartTime } from '../platform/index.js';
 import { LocalErrors } from './errors.js';
+import type { MeshStatus } from './mesh.js';
 import type { ClusterPlan, PodPlan } from './topology.js';
 
 export type RunStatus = 'starting' | 'ready' | 'stopping' | 'failed';
@@ -40,6 +41,10 @@ export interface ClusterState {
   pods: PodState[];
   services: ClusterPlan['services'];
   namespaces: ClusterPlan['namespaces'];
+  /** Control plane, ztunnels, enrolled pods; absent with `--no-mesh`. */
+  mesh?: MeshStatus;
+  /** The labels.json generation the runner applied last, and what failed then. */
+  labels?: { applied: number; error?: string };
 }
 
 export const STATE_FILE = 'cluster.json';

@@ -51,7 +51,19 @@ export interface ContainerStatus {
   ready: boolean;
 }
 
-class ContainerRunner {
+/** Where a supervised process runs: a netns (entered with `ip netns exec`) and its hostname. */
+export interface ProcessHost {
+  netns: string;
+  name: string;
+}
+
+/**
+ * One supervised process (a pod's container, or a mesh process such as the
+ * control plane or a node's ztunnel): started in its netns, restarted with
+ * capped backoff when it exits, output appended to one log file, pid in the
+ * ledger while it runs.
+ */
+export class ProcessRunner {
   child?: ChildProcess;
   restarts = 0;
   lastExit?: string;
@@ -63,7 +75,7 @@ class ContainerRunner {
 
   constructor(
     private readonly ledger: Ledger,
-    private readonly pod: PodPlan,
+    private readonly pod: ProcessHost,
     readonly spec: ContainerPlan,
     private readonly logPath: string,
   ) {}
@@ -121,7 +133,8 @@ class ContainerRunner {
     this.timer = setTimeout(() => this.start(), delay);
   }
 
-  private note(line: string): void {
+  /** Appends an `[ambit]` line to the process's log. */
+  note(line: string): void {
     const fd = openSync(this.logPath, 'a', 0o600);
     try {
       writeSync(fd, `[ambit] ${new Date().toISOString()} ${line}\n`);
@@ -169,7 +182,7 @@ function signalGroup(pid: number, sig: NodeJS.Signals): void {
 
 /** Supervises every pod of a run. */
 export class Supervisor {
-  private readonly runners = new Map<string, ContainerRunner[]>();
+  private readonly runners = new Map<string, ProcessRunner[]>();
 
   constructor(
     ledger: Ledger,
@@ -181,7 +194,7 @@ export class Supervisor {
       const path = podLogPath(logDir, p.namespace, p.name);
       this.runners.set(
         key(p),
-        p.containers.map((c) => new ContainerRunner(ledger, p, c, path)),
+        p.containers.map((c) => new ProcessRunner(ledger, p, c, path)),
       );
     }
   }

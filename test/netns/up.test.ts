@@ -139,7 +139,7 @@ function assertGone(st: ClusterState, root: string): void {
 test('ambit up: pods get IPs, run, reach a service VIP across nodes; crash restarts keep logs; down removes everything', async (t) => {
   if (skipUnlessRoot(t)) return;
   const env = setup(t);
-  const up = env.ambit(['up', env.dir, '--detach']);
+  const up = env.ambit(['up', env.dir, '--detach', '--no-mesh']);
   assert.equal(up.status, 0, `${up.stdout}\n${up.stderr}`);
   assert.match(up.stdout, /readiness: 3\/3 pods ready/);
 
@@ -220,7 +220,7 @@ test('ambit up: pods get IPs, run, reach a service VIP across nodes; crash resta
 test('ambit down after kill -9 of the runner leaves nothing behind', async (t) => {
   if (skipUnlessRoot(t)) return;
   const env = setup(t);
-  const up = env.ambit(['up', env.dir, '--detach', '--nodes', '2']);
+  const up = env.ambit(['up', env.dir, '--detach', '--nodes', '2', '--no-mesh']);
   assert.equal(up.status, 0, `${up.stdout}\n${up.stderr}`);
   const st = runState(env.root);
   process.kill(st.runner.pid, 'SIGKILL');
