@@ -12,4 +12,6 @@ export const LocalErrors = {
   START_FAILED: 'AMBIT_LOCAL_START_FAILED',
   /** The command needs the mesh control plane or ztunnel, not yet part of `ambit up`. */
   NOT_AVAILABLE: 'AMBIT_LOCAL_NOT_AVAILABLE',
+  /** `ambit get workloads|policies|certificates|connections`: no node's ztunnel answered on its admin port. */
+  ZTUNNEL_UNREACHABLE: 'AMBIT_LOCAL_ZTUNNEL_UNREACHABLE',
 } as const;

@@ -35,3 +35,20 @@ export {
   SERVICE_CIDR,
   type ServicePlan,
 } from './topology.js';
+export {
+  certificatesView,
+  connectionsView,
+  type DumpConnection,
+  dumpWarnings,
+  fetchConfigDump,
+  fetchNodeDumps,
+  type NodeDump,
+  policiesView,
+  type ViewResult,
+  workloadsView,
+  ZTUNNEL_ADMIN,
+  ZTUNNEL_VIEWS,
+  type ZtunnelDump,
+  type ZtunnelView,
+  ztunnelView,
+} from './ztunnel-config.js';

@@ -202,6 +202,7 @@ export class Inbound {
       direction: 'inbound',
       description: `${result.srcAddr} -> ${formatHostPort(target.ip, target.port)}`,
       rbac: { ...conn, dstWorkloadUid: dst.uid },
+      peers: () => result.peers(),
       close: (reason) => {
         entry.closeReason ??= reason;
         abort(upstream);
