@@ -1,7 +1,36 @@
-export { buildCluster, ETC_NETNS, removePodEtc } from './cluster.js';
+export {
+  APPLIED_DIR,
+  type ApplyAction,
+  type ApplyResult,
+  appliedDir,
+  appliedFiles,
+  effectiveManifests,
+  kubectlRef,
+  seqOf,
+  storeApplied,
+  watchApplied,
+} from './applied.js';
+export {
+  addPod,
+  buildCluster,
+  ETC_NETNS,
+  nodeVethName,
+  refreshServices,
+  removePod,
+  removePodEtc,
+} from './cluster.js';
+export { applyChanges, type LiveCluster } from './cluster-changes.js';
 export { runDir, runRoot } from './config.js';
 export { LocalErrors } from './errors.js';
 export { preflight, REQUIRED_TOOLS } from './preflight.js';
+export {
+  type ClusterChanges,
+  type ConfigChange,
+  manifestProblems,
+  overlayManifests,
+  type ReconcileInput,
+  reconcile,
+} from './reconcile.js';
 export { hostsFile, resolvConf, SERVICE_TABLE, serviceRuleset } from './render.js';
 export {
   prepareRoot,
@@ -16,6 +45,7 @@ export {
   findPod,
   listRuns,
   type PodState,
+  planOf,
   readState,
   runnerAlive,
   STATE_FILE,

@@ -272,7 +272,7 @@ describe('overlayManifests', () => {
         (o.object.metadata as { name: string }).name === 'web' && o.object.kind === 'Deployment',
     );
     assert.equal(webs.length, 1);
-    assert.equal((webs[0]?.object.spec as { replicas: number }).replicas, 5);
+    assert.equal((webs[0]?.object.spec as { replicas?: number } | undefined)?.replicas, 5);
     assert.equal(merged.objects.length, BASE.length);
   });
 });
