@@ -22,6 +22,7 @@ export {
 export { applyChanges, type LiveCluster } from './cluster-changes.js';
 export { runDir, runRoot } from './config.js';
 export { LocalErrors } from './errors.js';
+export { type LiveApply, type LiveApplyOptions, startLiveApply } from './live-apply.js';
 export { preflight, REQUIRED_TOOLS } from './preflight.js';
 export {
   type ClusterChanges,

@@ -16,10 +16,13 @@ import {
   applyChanges,
   buildCluster,
   ETC_NETNS,
+  effectiveManifests,
   planCluster,
   reconcile,
   removePodEtc,
   Supervisor,
+  startLiveApply,
+  storeApplied,
 } from '../../src/local/index.js';
 import { connectFrom, nativeAvailable, netnsExists } from '../../src/platform/index.js';
 import { netnsFixture, skipUnlessRoot } from '../helpers/netns.js';
@@ -149,4 +152,66 @@ test('add a pod to a running cluster and remove it again', async (t) => {
   // The server pod is untouched.
   assert.ok(netnsExists(server.netns));
   assert.ok(supervisor.status(server).ready);
+});
+
+test('live apply: a stored manifest reaches the running cluster through the watcher', async (t) => {
+  if (skipUnlessRoot(t)) return;
+  const dir = mkdtempSync(join(tmpdir(), 'ambit-liveapply-'));
+  writeFileSync(
+    join(dir, 'server.mjs'),
+    "import net from 'node:net'; net.createServer((s) => s.end('hi')).listen(8080);",
+  );
+  writeFileSync(join(dir, 'm.yaml'), manifests(0));
+  const runDir = join(dir, 'run');
+  let supervisor: Supervisor | undefined;
+  let close = () => {};
+  t.after(async () => {
+    close();
+    await supervisor?.stop(1000);
+  });
+  const fx = netnsFixture(t);
+  t.after(() => {
+    removePodEtc(fx.ledger.entries);
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const runId = fx.name('la').replace(/^ambit-/, '');
+  const manifestsV0 = effectiveManifests(dir, runDir);
+  let plan = planCluster(manifestsV0, { runId, dir, nodes: 2 });
+  await buildCluster(fx.ledger, plan, () => {});
+  supervisor = new Supervisor(fx.ledger, plan.pods, join(dir, 'logs'));
+  supervisor.start();
+  let published = 0;
+  const applier = startLiveApply({
+    runDir,
+    manifestDir: dir,
+    manifests: manifestsV0,
+    plan: () => plan,
+    setPlan: (p) => {
+      plan = p;
+    },
+    live: { ledger: fx.ledger, supervisor, meshActive: false },
+    onApplied: () => published++,
+  });
+  close = () => applier.close();
+
+  const doc = parseManifestText(manifests(2), 'apply.yaml').objects.filter(
+    (o) => (o.object.metadata as { name: string }).name === 'client',
+  );
+  const results = storeApplied(runDir, manifestsV0, doc);
+  assert.deepEqual(
+    results.map((r) => `${r.ref} ${r.action}`),
+    ['deployment.apps/client configured'],
+  );
+  for (let i = 0; i < 100 && applier.status().seq < 1; i++) await sleep(50);
+  await applier.idle();
+  assert.deepEqual(applier.status(), { seq: 1 });
+  assert.ok(published >= 1);
+  const clients = plan.pods.filter((p) => p.deployment === 'client');
+  assert.equal(clients.length, 2);
+  assert.deepEqual(
+    clients.map((p) => p.node).sort(),
+    ['node-0', 'node-0'],
+    'least-loaded: node-1 has the server',
+  );
+  for (const c of clients) assert.ok(netnsExists(c.netns), c.netns);
 });
