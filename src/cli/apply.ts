@@ -87,7 +87,7 @@ export function registerApply(program: Command): void {
       if (seq === 0) return;
       if (state.applied === undefined) {
         process.stderr.write(
-          'note: this run does not apply changes live yet; they are stored for its control plane and the next `ambit up`\n',
+          `note: stored in ${state.runDir}/applied, but this run's runner does not apply changes live yet (the mesh runner does); to run them now, add them to ${state.dir} and restart with \`ambit down\` + \`ambit up\`\n`,
         );
         return;
       }
