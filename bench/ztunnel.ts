@@ -7,6 +7,10 @@
 //   - new-connection latency (one connection per request, 100/s);
 //   - CPU-seconds per 1000 requests per proxy (/proc/<pid>/stat) and RSS.
 // Run as root:  node --import tsx bench/ztunnel.ts [--seconds 10] [--rounds 3]
+//   --only latency,newconn,throughput   a subset (profiling; prints raw JSON)
+//   --iperf-rounds N                    bulk rounds (2)
+//   --entry dist                        run the ztunnels from `npm run build` output, not tsx
+//   --ztunnel-node-args "--cpu-prof …"  extra node flags for both ztunnels
 // Prints JSON and a table with ratios. Everything it creates is removed.
 import type { ChildProcess } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
@@ -35,6 +39,18 @@ const arg = (name: string, d: number): number => {
   return i < 0 ? d : Number(process.argv[i + 1]);
 };
 const SECONDS = arg('seconds', 10);
+const strArg = (name: string, d: string): string => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i < 0 ? d : (process.argv[i + 1] ?? d);
+};
+// `--only latency,newconn,throughput` runs a subset (profiling); default all.
+const ONLY = new Set(strArg('only', 'latency,newconn,throughput').split(','));
+// Extra node flags for both ztunnel processes, e.g. "--cpu-prof --cpu-prof-dir=/tmp/p".
+// `--entry dist` runs the compiled build (`npm run build`) instead of tsx.
+const ZT_ENTRY = strArg('entry', 'tsx') === 'dist' ? 'dist/bin/ambit.js' : 'bin/ambit.js';
+const ZT_NODE_ARGS = strArg('ztunnel-node-args', '')
+  .split(' ')
+  .filter((a) => a !== '');
 const ROUNDS = arg('rounds', 3);
 const REQUEST = 'GET / HTTP/1.1\r\nHost: app\r\n\r\n';
 const CLOSE_REQUEST = 'GET / HTTP/1.1\r\nHost: app\r\nConnection: close\r\n\r\n';
@@ -134,7 +150,8 @@ async function main(): Promise<void> {
     spawn(nsB, 'iperf3', ['-s', '-B', B, '-p', '5202']);
     const zt = (ns: string, workload: string) =>
       spawn(ns, process.execPath, [
-        join(ROOT, 'bin/ambit.js'),
+        ...ZT_NODE_ARGS,
+        join(ROOT, ZT_ENTRY),
         'ztunnel',
         '--mode=dedicated',
         `--workload=${workload}`,
@@ -185,6 +202,10 @@ async function main(): Promise<void> {
     type Arm = keyof typeof arms;
     const latency: Record<Arm, unknown[]> = { direct: [], ztunnel: [], stunnel: [] };
     const cpuPer1000: Record<Arm, number[]> = { direct: [], ztunnel: [], stunnel: [] };
+    const rss: Record<string, number> = {
+      ztunnelIdleClient: rssMb(zA.pid as number),
+      ztunnelIdleServer: rssMb(zB.pid as number),
+    };
     // Warm up the ztunnel path (certificates, pooled HBONE session).
     await keepAliveLoad(arms.ztunnel.connect, {
       rps: 200,
@@ -193,7 +214,7 @@ async function main(): Promise<void> {
       warmupMs: 1000,
       request: REQUEST,
     });
-    for (let r = 0; r < ROUNDS; r++) {
+    for (let r = 0; ONLY.has('latency') && r < ROUNDS; r++) {
       for (const arm of Object.keys(arms) as Arm[]) {
         const a = arms[arm];
         const before = a.pids.map(cpuSeconds);
@@ -212,11 +233,16 @@ async function main(): Promise<void> {
             (used.reduce((x, y) => x + y, 0) / used.length / res.completed) * 1000,
           );
         process.stderr.write(`round ${r} ${arm}: ${JSON.stringify(res.latency)}\n`);
+        if (arm === 'ztunnel') {
+          // RSS right after a loaded round (the issue's "RSS under load").
+          rss.ztunnelLoadClient = Math.max(rss.ztunnelLoadClient ?? 0, rssMb(zA.pid as number));
+          rss.ztunnelLoadServer = Math.max(rss.ztunnelLoadServer ?? 0, rssMb(zB.pid as number));
+        }
       }
     }
 
     const newConn: Record<string, unknown> = {};
-    for (const arm of Object.keys(arms) as Arm[]) {
+    for (const arm of ONLY.has('newconn') ? (Object.keys(arms) as Arm[]) : []) {
       const res = await newConnectionLoad(arms[arm].connect, {
         rps: 100,
         durationMs: 5000,
@@ -235,17 +261,28 @@ async function main(): Promise<void> {
       return Math.round(j.end.sum_received.bits_per_second / 1e7) / 100;
     };
     const gbps: Record<Arm, number[]> = { direct: [], ztunnel: [], stunnel: [] };
-    for (let r = 0; r < 2; r++) {
-      gbps.direct.push(await iperf(B, 5202));
-      gbps.ztunnel.push(await iperf(B, 5201));
-      gbps.stunnel.push(await iperf('127.0.0.1', 6000));
-    }
-    const rss = {
-      ztunnelClient: rssMb(zA.pid as number),
-      ztunnelServer: rssMb(zB.pid as number),
-      stunnel: rssMb(sA.pid as number),
+    // CPU-seconds per GB moved, per proxy (both hops divided by two).
+    const cpuPerGb: Record<Arm, number[]> = { direct: [], ztunnel: [], stunnel: [] };
+    const iperfArm = async (arm: Arm, host: string, port: number): Promise<void> => {
+      const before = arms[arm].pids.map(cpuSeconds);
+      // Marker for an external profiler (perf record -p …) to start on.
+      process.stderr.write(`iperf ${arm} start\n`);
+      const g = await iperf(host, port);
+      const used = arms[arm].pids.map((p, i) => cpuSeconds(p) - (before[i] ?? 0));
+      gbps[arm].push(g);
+      if (used.length > 0)
+        cpuPerGb[arm].push(used.reduce((x, y) => x + y, 0) / used.length / ((g * 5) / 8));
     };
-    report({ latency, cpuPer1000, newConn, gbps, rss });
+    for (let r = 0; ONLY.has('throughput') && r < arg('iperf-rounds', 2); r++) {
+      await iperfArm('direct', B, 5202);
+      await iperfArm('ztunnel', B, 5201);
+      await iperfArm('stunnel', '127.0.0.1', 6000);
+      process.stderr.write(`iperf round ${r}: ${JSON.stringify(gbps)}\n`);
+    }
+    rss.ztunnelClient = rssMb(zA.pid as number);
+    rss.ztunnelServer = rssMb(zB.pid as number);
+    rss.stunnel = rssMb(sA.pid as number);
+    report({ latency, cpuPer1000, newConn, gbps, cpuPerGb, rss });
   } finally {
     for (const p of procs) if (p.exitCode === null) p.kill('SIGTERM');
     await sleep(300);
@@ -264,8 +301,14 @@ function report(r: {
   cpuPer1000: Record<string, number[]>;
   newConn: Record<string, unknown>;
   gbps: Record<string, number[]>;
+  cpuPerGb: Record<string, number[]>;
   rss: Record<string, number>;
 }): void {
+  if (!ONLY.has('latency') || !ONLY.has('newconn')) {
+    // A partial run (profiling): raw numbers only.
+    process.stdout.write(`${JSON.stringify(r)}\n`);
+    return;
+  }
   type L = { p50Ms: number; p90Ms: number; p99Ms: number };
   const lat = (arm: string, k: keyof L) => median((r.latency[arm] as L[]).map((x) => x[k]));
   const added = (arm: string, k: keyof L) =>
@@ -296,6 +339,10 @@ function report(r: {
       stunnel: median(r.cpuPer1000.stunnel ?? []),
     },
     throughputGbps: Object.fromEntries(Object.entries(r.gbps).map(([k, v]) => [k, median(v)])),
+    cpuSecondsPerGbPerProxy: {
+      ztunnel: median(r.cpuPerGb.ztunnel ?? []),
+      stunnel: median(r.cpuPerGb.stunnel ?? []),
+    },
     newConnectionMs: Object.fromEntries(['direct', 'ztunnel', 'stunnel'].map((a) => [a, nc(a)])),
     rssMb: r.rss,
     raw: r,
@@ -334,7 +381,16 @@ function report(r: {
       `${nc('ztunnel').p50Ms} / ${nc('ztunnel').p99Ms}`,
       `${nc('stunnel').p50Ms} / ${nc('stunnel').p99Ms}`,
     ],
-    ['RSS MB', `${r.rss.ztunnelClient} / ${r.rss.ztunnelServer}`, String(r.rss.stunnel)],
+    [
+      'CPU-s per GB per proxy (bulk)',
+      String(summary.cpuSecondsPerGbPerProxy.ztunnel.toFixed(2)),
+      String(summary.cpuSecondsPerGbPerProxy.stunnel.toFixed(2)),
+    ],
+    [
+      'RSS MB idle / after 1000 RPS / after bulk',
+      `${r.rss.ztunnelIdleClient}, ${r.rss.ztunnelLoadClient}, ${r.rss.ztunnelClient} / ${r.rss.ztunnelIdleServer}, ${r.rss.ztunnelLoadServer}, ${r.rss.ztunnelServer}`,
+      String(r.rss.stunnel),
+    ],
   ];
   process.stdout.write(`\n${'metric'.padEnd(52)} ${'ztunnel x2'.padEnd(40)} stunnel x2\n`);
   for (const [a, b, c] of rows) process.stdout.write(`${a.padEnd(52)} ${b.padEnd(40)} ${c}\n`);

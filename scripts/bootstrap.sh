@@ -37,3 +37,12 @@ if [ -f native/binding.gyp ] && [ ! -f native/build/Release/ambit_native.node ];
   echo "ambit: building the native addon" >&2
   npm run --silent build:native >&2
 fi
+
+# A compiled build for the binaries (bin/ambit.js uses it while it is newer
+# than every source file, else it loads the sources through tsx).
+if [ ! -f dist/.build-stamp ] || [ -n "$(find src -name '*.ts' ! -name '*.test.ts' -newer dist/.build-stamp -print -quit)" ]; then
+  echo "ambit: compiling TypeScript (dist/)" >&2
+  touch dist/.build-stamp.next 2>/dev/null || { mkdir -p dist && touch dist/.build-stamp.next; }
+  npx tsc -p tsconfig.build.json
+  mv dist/.build-stamp.next dist/.build-stamp
+fi

@@ -165,6 +165,11 @@ export async function buildControlPlane(config: ControlPlaneConfig): Promise<Con
     registers: [registry],
   });
 
+  // Until the first snapshot is published the cache is empty and the identity table too:
+  // xDS and the CA answer UNAVAILABLE meanwhile (clients retry) instead of an empty config.
+  let published = false;
+  const configPublished = () => published;
+
   // xDS.
   const cache = new ResourceCache();
   const xds = new DeltaAdsService({
@@ -173,6 +178,7 @@ export async function buildControlPlane(config: ControlPlaneConfig): Promise<Con
     metrics: xdsMetrics,
     debounceMs: config.debounceMs,
     debounceMaxMs: config.debounceMaxMs,
+    ready: configPublished,
   });
   const pipeline = new TranslationPipeline({
     publisher: {
@@ -229,6 +235,7 @@ export async function buildControlPlane(config: ControlPlaneConfig): Promise<Con
     new CertificateService({
       authenticator: chain,
       authorizer: new NodeAuthorizer(identities),
+      ready: configPublished,
       signer: {
         trustDomain: ca.trustDomain,
         sign: (csr, o) =>
@@ -288,6 +295,7 @@ export async function buildControlPlane(config: ControlPlaneConfig): Promise<Con
       await source.synced;
     }
     publish();
+    published = true;
     synced();
     log.info(
       {

@@ -28,6 +28,7 @@ import type { ZtunnelConfig } from '../config/ztunnel.js';
 import { Drain } from '../core/drain.js';
 import { AmbitError, CoreErrors, errorMessage } from '../core/errors.js';
 import type { SpiffeId } from '../identity/index.js';
+import { ZdsClient } from '../inpod/index.js';
 import { nativeAvailable } from '../platform/index.js';
 import {
   ConnectionManager,
@@ -48,6 +49,7 @@ import { ProxyState, StateUpdater } from '../state/index.js';
 import { logger } from '../telemetry/index.js';
 import { type ConfigSource, LocalConfigSource, XdsConfigSource } from './ztunnel-config-source.js';
 import { certificatesFromConfig, type ManagedCertificateSource } from './ztunnel-identity.js';
+import { InpodProxies } from './ztunnel-inpod.js';
 
 const log = logger('ztunnel');
 
@@ -64,9 +66,10 @@ export interface ZtunnelDeps {
 }
 
 export interface ZtunnelAddresses {
-  hbone: AddressInfo;
-  outbound: AddressInfo;
-  inboundPlaintext: AddressInfo;
+  /** Absent in shared mode: the data-plane listeners live inside each pod's netns. */
+  hbone?: AddressInfo;
+  outbound?: AddressInfo;
+  inboundPlaintext?: AddressInfo;
   socks5?: AddressInfo;
   admin: AddressInfo;
   metrics: AddressInfo;
@@ -93,12 +96,6 @@ export interface Ztunnel {
 }
 
 function localWorkloadsFor(config: Readonly<ZtunnelConfig>, state: ProxyState): LocalWorkloads {
-  if (config.proxyMode === 'shared') {
-    throw new AmbitError(
-      CoreErrors.CONFIG_INVALID,
-      'shared (in-pod) mode is driven by the node agent (`ambit up`); run `ambit ztunnel --mode dedicated --workload ns/pod/sa` for one workload',
-    );
-  }
   if (config.proxyWorkloadInfo !== undefined) {
     return new DedicatedWorkloads(state, config.proxyWorkloadInfo, config.trustDomain);
   }
@@ -131,7 +128,13 @@ export async function buildZtunnel(
   const metrics = new ProxyMetrics(registry, { tag: VERSION, component: 'ztunnel' });
   const state = new ProxyState();
   const updater = new StateUpdater(state);
-  const local = localWorkloadsFor(config, state);
+  const shared = config.proxyMode === 'shared';
+  if (shared && !nativeAvailable()) {
+    throw new AmbitError(
+      CoreErrors.CONFIG_INVALID,
+      'shared (in-pod) mode opens listeners inside pod network namespaces and needs the native addon (`npm run build:native`)',
+    );
+  }
   const source = deps.configSource?.(updater) ?? configSourceFor(config, updater);
   const certs = deps.certificates ?? certificatesFromConfig(config);
   // SO_MARK lets capture rules skip our own sockets; setting it needs CAP_NET_ADMIN.
@@ -150,6 +153,19 @@ export async function buildZtunnel(
   });
   const connections = new ConnectionManager();
   const l = config.listeners;
+  const tunables = {
+    hbonePort: l.hbonePort,
+    workloadWaitTimeoutMs: config.workloadWaitTimeoutMs,
+    connectTimeoutMs: CONNECT_TIMEOUT_MS,
+    enableOrigSrc: config.enableOrigSrc,
+    clusterId: config.clusterId,
+  };
+  // Shared mode: per-pod proxies (listeners inside each pod netns) driven by the node agent.
+  const inpod = shared
+    ? new InpodProxies({ state, updater, certs, metrics, tunables }, config)
+    : undefined;
+  const zds = inpod === undefined ? undefined : new ZdsClient(config.inpodUds, inpod);
+  const local = inpod ?? localWorkloadsFor(config, state);
   const ctx: ProxyContext = {
     state,
     updater,
@@ -159,13 +175,7 @@ export async function buildZtunnel(
     pool,
     metrics,
     connections,
-    tunables: {
-      hbonePort: l.hbonePort,
-      workloadWaitTimeoutMs: config.workloadWaitTimeoutMs,
-      connectTimeoutMs: CONNECT_TIMEOUT_MS,
-      enableOrigSrc: config.enableOrigSrc,
-      clusterId: config.clusterId,
-    },
+    tunables,
   };
   const outbound = new Outbound(ctx);
   const inbound = new Inbound(ctx, {
@@ -206,12 +216,18 @@ export async function buildZtunnel(
       listeners.push(server);
       return server.address() as AddressInfo;
     };
-    const hbone = await bind(l.hbonePort, l.host, (s) => inbound.handle(s));
-    const outAddr = await bind(l.outboundPort, l.host, (s) => outbound.handleCaptured(s));
-    const ptAddr = await bind(l.inboundPlaintextPort, l.host, (s) => plaintext.handle(s));
-    const socksAddr = config.enableSocks5
-      ? await bind(l.socks5Port, l.socks5Host, (s) => socks.handle(s))
-      : undefined;
+    // In shared mode the data-plane listeners are opened per pod (ztunnel-inpod.ts).
+    const hbone = shared ? undefined : await bind(l.hbonePort, l.host, (s) => inbound.handle(s));
+    const outAddr = shared
+      ? undefined
+      : await bind(l.outboundPort, l.host, (s) => outbound.handleCaptured(s));
+    const ptAddr = shared
+      ? undefined
+      : await bind(l.inboundPlaintextPort, l.host, (s) => plaintext.handle(s));
+    const socksAddr =
+      config.enableSocks5 && !shared
+        ? await bind(l.socks5Port, l.socks5Host, (s) => socks.handle(s))
+        : undefined;
     listenersReady();
     const admin = await startAdminServer({
       host: config.adminAddress.host,
@@ -250,9 +266,10 @@ export async function buildZtunnel(
         mode: config.proxyMode,
         sockets: sockets.description,
         reusePort,
-        hbone: `${hbone.address}:${hbone.port}`,
-        outbound: `${outAddr.address}:${outAddr.port}`,
-        inboundPlaintext: `${ptAddr.address}:${ptAddr.port}`,
+        hbone: hbone && `${hbone.address}:${hbone.port}`,
+        outbound: outAddr && `${outAddr.address}:${outAddr.port}`,
+        inboundPlaintext: ptAddr && `${ptAddr.address}:${ptAddr.port}`,
+        inpodUds: shared ? config.inpodUds : undefined,
         socks5: socksAddr ? `${socksAddr.address}:${socksAddr.port}` : undefined,
       },
       'ztunnel listening',
@@ -290,8 +307,9 @@ export async function buildZtunnel(
       }
     };
     const unsubscribeCerts = certs.onChange(syncCertificates);
+    const unsubscribePods = inpod?.onChange(syncCertificates);
     const onPolicies = (): void => {
-      const n = connections.recheck(state);
+      const n = connections.recheck(state) + (inpod?.recheck(state) ?? 0);
       if (n > 0) log.info({ closed: n }, 'policy change closed connections');
     };
     updater.on('policiesChanged', onPolicies);
@@ -306,6 +324,8 @@ export async function buildZtunnel(
       updater.off('policiesChanged', onPolicies);
       updater.off('workloadsChanged', syncCertificates);
       unsubscribeCerts();
+      unsubscribePods?.();
+      zds?.close();
       source.close();
       certs.close();
       await closeBound();
@@ -327,6 +347,16 @@ export async function buildZtunnel(
       },
       force: () => pool.close(),
     });
+    if (inpod !== undefined) {
+      drainer.register({
+        name: 'in-pod proxies',
+        graceful: async () => {
+          zds?.close();
+          await inpod.drain(config.terminationDeadlineMs);
+        },
+        force: () => inpod.destroy(),
+      });
+    }
 
     return {
       ...parts,
@@ -340,6 +370,12 @@ export async function buildZtunnel(
         await source.start();
         configReady();
         syncCertificates();
+        if (zds !== undefined) {
+          // Like ztunnel: ready once the node agent's snapshot is in (pods keep failing closed until then).
+          const agentReady = readiness.register('node agent snapshot');
+          void inpod?.firstSnapshot().then(agentReady);
+          zds.start();
+        }
       },
       drain(deadlineMs = config.terminationDeadlineMs) {
         stopping ??= (async () => {
@@ -367,6 +403,8 @@ export async function buildZtunnel(
         stopping ??= (async () => {
           for (const s of listeners) s.close();
           connections.closeAll(new AmbitError(CoreErrors.DRAIN_DEADLINE, 'ztunnel destroyed'));
+          zds?.close();
+          inpod?.destroy();
           inbound.close();
           pool.close();
           await release();
@@ -380,6 +418,9 @@ export async function buildZtunnel(
           ...state.toJSON(),
           certificates: certs.dump(),
           connections: connections.dump(),
+          ...(inpod === undefined
+            ? {}
+            : { enrolled: inpod.dump(), draining: inpod.drainingDump(), zds: zds?.dump() }),
           pool: pool.stats(),
           hbone: inbound.server.stats(),
           configSource: source.dump(),

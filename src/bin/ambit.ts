@@ -1,13 +1,39 @@
 /**
  * Process entry for every ambit component and command. Parses argv, runs the
  * command, and turns an AmbitError into one clear line and a non-zero exit.
+ *
+ * `ambit ztunnel` is a long-running data-plane process: it loads only its own
+ * command, not the whole CLI (the control plane, Kubernetes client, migrate's
+ * models…), which would cost it ~100 MB of RSS and seconds of startup.
  */
-import { buildProgram } from '../cli/index.js';
+import type { Command } from 'commander';
 import { isAmbitError } from '../core/errors.js';
 
+/** The subcommand in argv, skipping the global options (`--log-level X`). */
+export function subcommandOf(argv: readonly string[]): string | undefined {
+  for (let i = 2; i < argv.length; i++) {
+    const a = argv[i] as string;
+    if (a === '--log-level') i += 1;
+    else if (!a.startsWith('-')) return a;
+  }
+  return undefined;
+}
+
+async function loadProgram(): Promise<Command> {
+  if (subcommandOf(process.argv) === 'ztunnel') {
+    const [{ buildProgram }, { registerZtunnel }] = await Promise.all([
+      import('../cli/program.js'),
+      import('../cli/ztunnel.js'),
+    ]);
+    return buildProgram([registerZtunnel]);
+  }
+  const { buildProgram } = await import('../cli/index.js');
+  return buildProgram();
+}
+
 async function main(): Promise<void> {
-  const program = buildProgram();
   try {
+    const program = await loadProgram();
     await program.parseAsync(process.argv);
   } catch (err) {
     if (isAmbitError(err)) {

@@ -2,9 +2,7 @@
  * The `ambit` command tree. Each area registers its own subcommands; this file
  * only assembles them, so adding a command never touches another area's code.
  */
-import { Command, Option } from 'commander';
-import { AmbitError, CoreErrors } from '../core/errors.js';
-import { isLevel, logs } from '../telemetry/logger.js';
+import type { Command } from 'commander';
 import { registerApply } from './apply.js';
 import { registerCa } from './ca.js';
 import { registerControlPlane } from './controlplane.js';
@@ -14,11 +12,11 @@ import { registerGet } from './get.js';
 import { registerLabel } from './label.js';
 import { registerLogs } from './logs.js';
 import { registerMigrate } from './migrate.js';
+import { buildProgram as buildWith, type CommandRegistrar } from './program.js';
 import { registerUp } from './up.js';
-import { VERSION } from './version.js';
 import { registerZtunnel } from './ztunnel.js';
 
-export type CommandRegistrar = (program: Command) => void;
+export type { CommandRegistrar } from './program.js';
 
 // One registrar per area, in the order they appear in `ambit --help`.
 const registrars: CommandRegistrar[] = [
@@ -35,25 +33,7 @@ const registrars: CommandRegistrar[] = [
   registerMigrate,
 ];
 
+/** The full command tree. */
 export function buildProgram(): Command {
-  const program = new Command('ambit')
-    .description('ambit: a sidecarless (ambient) service mesh, wire-compatible with Istio ambient')
-    .version(VERSION, '-v, --version')
-    .addOption(
-      new Option('--log-level <level>', 'log level for all components')
-        .choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace'])
-        .env('AMBIT_LOG_LEVEL'),
-    )
-    .showHelpAfterError()
-    .enablePositionalOptions();
-  program.hook('preAction', (cmd) => {
-    const level = cmd.optsWithGlobals<{ logLevel?: string }>().logLevel;
-    if (level !== undefined) {
-      if (!isLevel(level))
-        throw new AmbitError(CoreErrors.CONFIG_INVALID, `unknown log level ${level}`);
-      logs.setLevel(level);
-    }
-  });
-  for (const register of registrars) register(program);
-  return program;
+  return buildWith(registrars);
 }

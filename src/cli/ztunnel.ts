@@ -11,7 +11,8 @@ import { logger } from '../telemetry/index.js';
 
 const ENV_HELP = `
 Environment (Istio ztunnel names; flags win):
-  PROXY_MODE                        shared | dedicated (only dedicated runs standalone)
+  PROXY_MODE                        shared (in-pod, driven by the node agent) | dedicated
+  INPOD_UDS                         shared mode: the node agent's ZDS socket (/var/run/ztunnel/ztunnel.sock)
   PROXY_WORKLOAD_INFO               dedicated mode's workload: namespace/pod/serviceAccount
   LOCAL_XDS_PATH, LOCAL_XDS         local config file (re-read on change) / inline YAML
   XDS_ADDRESS                       control plane xDS, e.g. https://istiod.istio-system.svc:15012
@@ -50,6 +51,7 @@ export function registerZtunnel(program: Command): void {
     .option('--ca-dir <dir>', 'local file CA directory (AMBIT_CA_DIR)')
     .option('--socks5', 'enable the SOCKS5 outbound listener (UNSTABLE_ENABLE_SOCKS5)')
     .option('--node-name <name>', 'node name (NODE_NAME)')
+    .option('--inpod-socket <path>', "shared mode: the node agent's ZDS unix socket (INPOD_UDS)")
     .option('--trust-domain <td>', 'trust domain (TRUST_DOMAIN)')
     .option('--bind-address <ip>', 'address of the data-plane listeners (AMBIT_BIND_ADDRESS)')
     .option('--hbone-port <port>', 'HBONE port, listened on and dialled on peers (15008)')

@@ -101,6 +101,7 @@ export interface ZtunnelFlags {
   outboundPort?: string;
   inboundPlaintextPort?: string;
   socks5Port?: string;
+  inpodSocket?: string;
 }
 
 const MiB = 1024 * 1024;
@@ -204,7 +205,7 @@ export function parseZtunnelConfig(env: Env, flags: ZtunnelFlags = {}): Readonly
     nodeName: flags.nodeName ?? envString(env, 'NODE_NAME') ?? '',
     packetMark: envInt(env, 'PACKET_MARK', 1, 0xffffffff) ?? 1337,
     rootNamespace: envString(env, 'ROOT_NAMESPACE') ?? 'istio-system',
-    inpodUds: envString(env, 'INPOD_UDS') ?? '/var/run/ztunnel/ztunnel.sock',
+    inpodUds: flags.inpodSocket ?? envString(env, 'INPOD_UDS') ?? '/var/run/ztunnel/ztunnel.sock',
     listeners: {
       host: bindAddress ?? '0.0.0.0',
       hbonePort: port(flags.hbonePort, '--hbone-port', 15008),

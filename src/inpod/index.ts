@@ -1,3 +1,4 @@
+export { type EnrolledPod, NodeAgent } from './agent.js';
 export { type ApplyInpodOptions, applyInpodRules, removeInpodRules } from './apply.js';
 export { InpodErrors } from './errors.js';
 export {
@@ -9,3 +10,6 @@ export {
   inpodRuleset,
   inpodTables,
 } from './rules.js';
+export type { WorkloadRequest } from './zds.js';
+export * as zds from './zds.js';
+export { ZdsClient, type ZdsHandler } from './zds-client.js';

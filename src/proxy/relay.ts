@@ -11,9 +11,10 @@
  *   connection to end, not an error: it is recorded as `reset` and the other
  *   side is aborted too (TCP RST / RST_STREAM CANCEL), so the abort propagates.
  * - Backpressure: a source is paused while its destination's write buffer is
- *   above its high-water mark, so a peer that stops reading bounds memory to
- *   one high-water mark plus one chunk per direction (HTTP/2 flow control and
- *   TCP windows then stop the sender).
+ *   above its high-water mark (raised to 256 KiB, see RELAY_HIGH_WATER_MARK),
+ *   so a peer that stops reading bounds memory to one high-water mark plus one
+ *   chunk per direction (HTTP/2 flow control and TCP windows then stop the
+ *   sender).
  * - Normal completion never resets anything: HTTP/2 streams close with
  *   END_STREAM in both directions. (Resetting streams rapidly trips nghttp2's
  *   rapid-reset protection and kills the whole session after ~1000 resets.)
@@ -130,12 +131,43 @@ export function relay(
   });
 }
 
+/**
+ * Write buffering per direction. Node's defaults (16 KiB) make a bulk
+ * transfer pause and resume its source (readStop/readStart) for nearly every
+ * 64 KiB socket read; ztunnel's copy buffers grow to 256 KiB for bulk
+ * transfers too. This is a threshold, not an allocation: idle tunnels cost
+ * nothing more, and a stalled peer still bounds memory per direction.
+ */
+export const RELAY_HIGH_WATER_MARK = 256 * 1024;
+
+/**
+ * Chunks at least this big mark a bulk transfer. HTTP/2 delivers at most one
+ * TLS record (16 KiB) per chunk; such chunks towards a TCP socket are
+ * collected for the rest of the event-loop turn and written with one writev
+ * instead of one write(2) each. Smaller chunks (request/response traffic) are
+ * written at once, so latency is unchanged.
+ */
+const BULK_CHUNK = 8 * 1024;
+
 /** One direction: src → dst with backpressure and half-close. */
 function pump(src: Duplex, dst: Duplex, count: (n: number) => void): void {
+  raiseWriteBuffer(dst);
   let paused = false;
+  let corked = false;
+  const batch = dst instanceof Socket;
+  const uncork = (): void => {
+    corked = false;
+    if (!dst.destroyed) dst.uncork();
+  };
   src.on('data', (chunk: Buffer) => {
     count(chunk.length);
     if (dst.destroyed) return;
+    if (batch && !corked && chunk.length >= BULK_CHUNK) {
+      // setImmediate runs right after this poll phase: same loop turn.
+      corked = true;
+      dst.cork();
+      setImmediate(uncork);
+    }
     if (!dst.write(chunk)) {
       paused = true;
       src.pause();
@@ -148,12 +180,29 @@ function pump(src: Duplex, dst: Duplex, count: (n: number) => void): void {
     }
   });
   const onEnd = (): void => {
+    if (corked) uncork();
     if (!dst.destroyed) dst.end();
   };
   if (src.readableEnded) queueMicrotask(onEnd);
   else src.once('end', onEnd);
   // 'data' listeners do not restart a stream someone paused explicitly.
   src.resume();
+}
+
+/**
+ * Raises a stream's write high-water mark to {@link RELAY_HIGH_WATER_MARK}.
+ * Neither sockets accepted by a server nor HTTP/2 streams take the option at
+ * construction in Node 20, so the writable state is adjusted directly (the
+ * public getter `writableHighWaterMark` reads the same field).
+ */
+function raiseWriteBuffer(d: Duplex): void {
+  const state = (d as { _writableState?: { highWaterMark?: number } })._writableState;
+  if (
+    state &&
+    typeof state.highWaterMark === 'number' &&
+    state.highWaterMark < RELAY_HIGH_WATER_MARK
+  )
+    state.highWaterMark = RELAY_HIGH_WATER_MARK;
 }
 
 interface ResettableStream {

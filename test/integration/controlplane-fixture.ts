@@ -44,8 +44,16 @@ export async function tempDirs(t: After): Promise<Dirs> {
   return { manifests, state: join(root, 'state') };
 }
 
-/** Starts a control plane on `dirs` (port 0 unless given) and adds the test pods. */
-export async function startControlPlane(t: After, dirs: Dirs, port = 0): Promise<ControlPlane> {
+/**
+ * Starts a control plane on `dirs` (port 0 unless given) and adds the test pods.
+ * `run: false` leaves the config source unstarted (serving, nothing published yet).
+ */
+export async function startControlPlane(
+  t: After,
+  dirs: Dirs,
+  port = 0,
+  opts: { run?: boolean } = {},
+): Promise<ControlPlane> {
   const config = parseControlPlaneConfig(
     {},
     {
@@ -79,7 +87,7 @@ export async function startControlPlane(t: After, dirs: Dirs, port = 0): Promise
     deployment: 'ratings',
     ports: [{ name: 'http', containerPort: 9080 }],
   });
-  await plane.run();
+  if (opts.run !== false) await plane.run();
   return plane;
 }
 

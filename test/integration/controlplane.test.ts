@@ -134,4 +134,43 @@ describe('ambit controlplane', () => {
     assert.ok(addresses.items.has(FRONTEND_UID));
     assert.equal(client.state().connected, true);
   });
+
+  test('restart: a client reconnecting before the first config is published loses nothing', async (t) => {
+    const dirs = await tempDirs(t);
+    const first = await startControlPlane(t, dirs);
+    const port = first.addresses.grpcPort;
+    const token = await first.tokens.issue('node-a', join(dirs.state, 'node-a.token'));
+    const roots = await rootPem(dirs);
+    const { client, addresses, authorizations } = xdsClient(
+      t,
+      first.addresses.grpc,
+      roots,
+      token,
+      'node-a',
+    );
+    await client.synced;
+    const held = { addresses: addresses.items.size, authorizations: authorizations.items.size };
+    await first.destroy();
+
+    // Serving, but the config source has not delivered yet (a slow Kubernetes sync).
+    const second = await startControlPlane(t, dirs, port, { run: false });
+    assert.equal(second.readiness.ready, false);
+    // The client retries every 50-200 ms: give it several attempts in the window.
+    await new Promise((r) => setTimeout(r, 600));
+    assert.deepEqual(
+      { addresses: addresses.items.size, authorizations: authorizations.items.size },
+      held,
+      'an empty cache must not be synced to a reconnecting client as removals',
+    );
+    // Nor may the CA refuse a node's identities for want of config: it answers UNAVAILABLE.
+    const early = await requestCertificate(second.addresses.grpc, roots, token, FRONTEND);
+    assert.equal(early.ok ? 'ok' : early.code, status.UNAVAILABLE);
+
+    await second.run();
+    await until('reconnected after the first publish', () => second.xds.connectionCount === 1);
+    await until('synced', () => client.state().synced);
+    assert.equal(addresses.items.size, held.addresses);
+    const ok = await requestCertificate(second.addresses.grpc, roots, token, FRONTEND);
+    assert.equal(ok.ok, true);
+  });
 });

@@ -66,6 +66,29 @@ test('node tokens: 0600 files, hashed store survives a restart, re-issue rotates
   assert.equal(reg.lookup(rotated), undefined);
 });
 
+test('node tokens: a running registry sees tokens issued and revoked by another process', async (t) => {
+  const dir = await tempDir(t);
+  // The control plane's registry, and `issue-node-token` run later as a separate process.
+  const plane = await NodeTokenRegistry.open(dir);
+  const auth = new NodeTokenAuthenticator(plane);
+  const cli = await NodeTokenRegistry.open(dir);
+  const a = await cli.issue('node-a', join(dir, 'a.token'));
+  assert.equal((await auth.authenticate(bearer(a)))?.node, 'node-a');
+
+  // The plane's own write keeps node-a (merged, not overwritten with its stale view).
+  const b = await plane.issue('node-b', join(dir, 'b.token'));
+  const third = await NodeTokenRegistry.open(dir);
+  assert.deepEqual(third.nodes(), ['node-a', 'node-b']);
+  assert.equal(third.lookup(b), 'node-b');
+
+  assert.equal(await third.revoke('node-a'), true);
+  await assert.rejects(auth.authenticate(bearer(a)), isCode('AMBIT_CA_UNAUTHENTICATED'));
+
+  // A corrupt rewrite keeps the tokens loaded before.
+  await writeFile(join(dir, NODE_TOKEN_STORE_FILE), '{ not json');
+  assert.equal((await auth.authenticate(bearer(b)))?.node, 'node-b');
+});
+
 test('node tokens: invalid node names and corrupt stores are refused', async (t) => {
   const dir = await tempDir(t);
   const reg = await NodeTokenRegistry.open(dir);

@@ -6,11 +6,18 @@
  * and in a 0600 JSON file in the CA state dir, so a restarted control plane
  * still accepts tokens it issued earlier. Hashes are compared in constant time
  * against every entry so response time says nothing about which node matched.
+ *
+ * `ambit controlplane issue-node-token` is a separate process writing the same
+ * store while the control plane runs, so the registry re-reads the file when it
+ * changed (stat per authentication: cheap next to a TLS handshake) and merges it
+ * before its own writes. Otherwise a freshly issued token would be refused (and a
+ * revoked one accepted) until restart, and an in-process issue would drop it.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { AmbitError } from '../../core/errors.js';
+import { AmbitError, errorMessage } from '../../core/errors.js';
+import { logger } from '../../telemetry/index.js';
 import type { Authenticator, CallCredentials, NodeCaller } from './auth.js';
 import { bearerToken, unauthenticated } from './auth.js';
 import { CaServiceErrors } from './service-errors.js';
@@ -37,8 +44,32 @@ async function writePrivateFile(path: string, data: string): Promise<void> {
   await rename(tmp, path);
 }
 
+const log = logger('ca');
+
+type Hashes = Map<string, { hash: Buffer; issuedAt: string }>;
+
+/** Identifies one version of the store file (a rename gives a new inode). */
+function fileStamp(st: { ino: number; mtimeMs: number; size: number }): string {
+  return `${st.ino}:${st.mtimeMs}:${st.size}`;
+}
+
+function parseStore(text: string): Hashes {
+  const parsed = JSON.parse(text) as StoreFile;
+  if (parsed.version !== 1 || typeof parsed.nodes !== 'object' || parsed.nodes === null) {
+    throw new Error('unsupported layout');
+  }
+  const out: Hashes = new Map();
+  for (const [node, entry] of Object.entries(parsed.nodes)) {
+    if (!/^[0-9a-f]{64}$/.test(entry.sha256)) throw new Error(`bad hash for node ${node}`);
+    out.set(node, { hash: Buffer.from(entry.sha256, 'hex'), issuedAt: entry.issuedAt });
+  }
+  return out;
+}
+
 export class NodeTokenRegistry {
-  private readonly hashes = new Map<string, { hash: Buffer; issuedAt: string }>();
+  private hashes: Hashes = new Map();
+  /** Stamp of the store file version `hashes` reflects; '' = no file. */
+  private stamp = '';
 
   private constructor(private readonly storePath: string) {}
 
@@ -59,14 +90,8 @@ export class NodeTokenRegistry {
       });
     }
     try {
-      const parsed = JSON.parse(text) as StoreFile;
-      if (parsed.version !== 1 || typeof parsed.nodes !== 'object' || parsed.nodes === null) {
-        throw new Error('unsupported layout');
-      }
-      for (const [node, entry] of Object.entries(parsed.nodes)) {
-        if (!/^[0-9a-f]{64}$/.test(entry.sha256)) throw new Error(`bad hash for node ${node}`);
-        reg.hashes.set(node, { hash: Buffer.from(entry.sha256, 'hex'), issuedAt: entry.issuedAt });
-      }
+      reg.hashes = parseStore(text);
+      reg.stamp = fileStamp(await stat(reg.storePath));
     } catch (err) {
       throw new AmbitError(
         CaServiceErrors.TOKEN_STORE_INVALID,
@@ -86,6 +111,7 @@ export class NodeTokenRegistry {
     if (!NODE_NAME_RE.test(node)) {
       throw new AmbitError(CaServiceErrors.INVALID_REQUEST, `invalid node name "${node}"`);
     }
+    await this.refresh();
     const token = randomBytes(TOKEN_BYTES).toString('base64url');
     await writePrivateFile(tokenFile, `${token}\n`);
     this.hashes.set(node, { hash: sha256(token), issuedAt: new Date().toISOString() });
@@ -95,6 +121,7 @@ export class NodeTokenRegistry {
 
   /** Forgets the node's token; later calls with it are UNAUTHENTICATED. */
   async revoke(node: string): Promise<boolean> {
+    await this.refresh();
     const had = this.hashes.delete(node);
     if (had) await this.persist();
     return had;
@@ -115,12 +142,40 @@ export class NodeTokenRegistry {
     return found;
   }
 
+  /**
+   * Re-reads the store if another process changed it since we last read or wrote it. An
+   * unreadable or corrupt file keeps the current tokens (logged): locking every node out
+   * over a bad write is worse than serving the last good list.
+   */
+  async refresh(): Promise<void> {
+    let current = '';
+    try {
+      current = fileStamp(await stat(this.storePath));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
+        log.warn({ path: this.storePath, err: errorMessage(err) }, 'node token store unreadable');
+        return;
+      }
+    }
+    if (current === this.stamp || current === '') return;
+    try {
+      this.hashes = parseStore(await readFile(this.storePath, 'utf8'));
+      this.stamp = current;
+    } catch (err) {
+      log.warn(
+        { code: CaServiceErrors.TOKEN_STORE_INVALID, path: this.storePath, err: errorMessage(err) },
+        'node token store changed but is not valid; keeping the tokens loaded before',
+      );
+    }
+  }
+
   private async persist(): Promise<void> {
     const file: StoreFile = { version: 1, nodes: {} };
     for (const [node, { hash, issuedAt }] of this.hashes) {
       file.nodes[node] = { sha256: hash.toString('hex'), issuedAt };
     }
     await writePrivateFile(this.storePath, `${JSON.stringify(file, null, 2)}\n`);
+    this.stamp = fileStamp(await stat(this.storePath));
   }
 }
 
@@ -133,6 +188,7 @@ export class NodeTokenAuthenticator implements Authenticator {
   async authenticate(credentials: CallCredentials): Promise<NodeCaller | undefined> {
     const token = bearerToken(credentials);
     if (token === undefined) return undefined;
+    await this.registry.refresh();
     const node = this.registry.lookup(token);
     if (node === undefined) throw unauthenticated('bearer token is not a known node token');
     return { kind: 'node', node, via: 'node-token' };

@@ -62,6 +62,11 @@ export interface CaServiceOptions {
   authorizer: IdentityAuthorizer;
   /** Issues the certificate; its trust domain bounds what may be requested. */
   signer: CertificateSigner;
+  /**
+   * False while the authorizer's view is not loaded (a control plane before its first
+   * config): requests then fail UNAVAILABLE, which clients retry. Default: always ready.
+   */
+  ready?: () => boolean;
 }
 
 export type CaServiceDefinition = GrpcServiceDefinition<(typeof IstioCertificateService)['method']>;
@@ -80,6 +85,7 @@ const STATUS_OF: Readonly<Record<string, status>> = {
   [CaErrors.CSR_CA_REQUESTED]: status.INVALID_ARGUMENT,
   [CaErrors.TTL_TOO_LONG]: status.INVALID_ARGUMENT,
   [CaServiceErrors.AUTH_BACKEND_UNAVAILABLE]: status.UNAVAILABLE,
+  [CaServiceErrors.NOT_READY]: status.UNAVAILABLE,
 };
 
 function invalid(reason: string): AmbitError {
@@ -101,6 +107,12 @@ export class CertificateService {
     // Authenticate first: an anonymous caller learns nothing about its CSR.
     const caller = await this.opts.authenticator.authenticate(credentials);
     if (!caller) throw new AmbitError(CaServiceErrors.UNAUTHENTICATED, 'no credential');
+    if (this.opts.ready?.() === false) {
+      throw new AmbitError(
+        CaServiceErrors.NOT_READY,
+        'the control plane has not loaded its config yet; retry shortly',
+      );
+    }
     if (req.validityDuration < 0n) {
       throw invalid(`validity_duration ${req.validityDuration}s is negative`);
     }

@@ -11,6 +11,11 @@ export const CaServiceErrors = {
   INVALID_REQUEST: 'AMBIT_CA_INVALID_REQUEST',
   /** The credential could not be checked (e.g. the Kubernetes API server is unreachable). */
   AUTH_BACKEND_UNAVAILABLE: 'AMBIT_CA_AUTH_BACKEND_UNAVAILABLE',
+  /**
+   * The control plane has not loaded its config yet, so it cannot tell which identities a
+   * node may have (gRPC UNAVAILABLE; clients retry) instead of a wrong PERMISSION_DENIED.
+   */
+  NOT_READY: 'AMBIT_CA_NOT_READY',
   /** The authority failed to sign a request that passed every check. */
   SIGN_FAILED: 'AMBIT_CA_SIGN_FAILED',
   /** The node bootstrap token store in the CA state directory is unreadable or corrupt. */

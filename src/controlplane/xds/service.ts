@@ -41,6 +41,12 @@ export interface DeltaAdsOptions {
   debounceMs?: number;
   /** Longest a change waits while changes keep coming, ms. Default 10_000 (PILOT_DEBOUNCE_MAX). */
   debounceMaxMs?: number;
+  /**
+   * False until the cache holds the first full config. Streams opened before are refused
+   * UNAVAILABLE (clients retry): answering from an empty cache would tell a reconnecting
+   * proxy, via its initial_resource_versions, to delete everything. Default: always ready.
+   */
+  ready?: () => boolean;
   /** Target size of one response, bytes; bigger syncs are split. Default 4 MiB (gRPC's default limit). */
   maxResponseBytes?: number;
   log?: Logger;
@@ -62,7 +68,7 @@ function grpcError(code: GrpcStatus, details: string): ServiceError {
 
 export class DeltaAdsService {
   private readonly cache: ResourceCache;
-  private readonly opts: Required<Omit<DeltaAdsOptions, 'metrics' | 'log'>>;
+  private readonly opts: Required<Omit<DeltaAdsOptions, 'metrics' | 'log' | 'ready'>>;
   private readonly metrics: XdsMetrics | undefined;
   private readonly log: Logger;
   private readonly connections = new Set<ProxyConnection>();
@@ -77,6 +83,7 @@ export class DeltaAdsService {
   private draining = false;
   private drained: (() => void) | undefined;
   private readonly unsubscribe: () => void;
+  private readonly ready: () => boolean;
 
   constructor(options: DeltaAdsOptions) {
     this.cache = options.cache;
@@ -89,6 +96,7 @@ export class DeltaAdsService {
       debounceMaxMs: options.debounceMaxMs ?? 10_000,
       maxResponseBytes: options.maxResponseBytes ?? 4 * 1024 * 1024,
     };
+    this.ready = options.ready ?? (() => true);
     this.unsubscribe = this.cache.subscribe((c) => this.onCacheChange(c));
   }
 
@@ -128,6 +136,20 @@ export class DeltaAdsService {
     if (call.cancelled) return;
     if (this.draining) {
       this.refuseDraining(call);
+      return;
+    }
+    if (!this.ready()) {
+      this.log.info(
+        { code: XdsServerErrors.NOT_READY, peer: creds.peer, caller: caller.identity },
+        'xDS stream refused: no config published yet',
+      );
+      call.emit(
+        'error',
+        grpcError(
+          GrpcStatus.UNAVAILABLE,
+          `[${XdsServerErrors.NOT_READY}] the control plane has not published its config yet`,
+        ),
+      );
       return;
     }
     const conn = new ProxyConnection(
