@@ -158,8 +158,9 @@ describe('connections', () => {
         ['node-1', 'inbound', 'cluster.local/ns/demo/sa/client', 'cluster.local/ns/demo/sa/server'],
       ],
     );
-    // The outbound relay reports live byte counts ("hello world" both ways).
+    // Both relays report live byte counts ("hello world" echoed).
     assert.deepEqual(v.rows[0]?.slice(6, 8), [11, 11]);
+    assert.deepEqual(v.rows[1]?.slice(6, 8), [11, 11]);
     assert.match(String(v.rows[0]?.[2]), /^127\.\d+\.\d+\.2:\d+$/);
     assert.match(String(v.rows[0]?.[8]), /^\d+ms$/);
     const table = renderTable(v.headers, v.rows);
