@@ -2,13 +2,45 @@
  * `ambit get nodes|pods|services [-n NS] [-o json|yaml]`: the local cluster
  * as kubectl shows a real one. JSON/YAML items are Kubernetes-shaped, with
  * an `ambit` field for what only a local run has (netns names, pids).
+ * `ambit get workloads|policies|certificates|connections`: what the node
+ * ztunnels hold, like `istioctl ztunnel-config` (src/local/ztunnel-config.ts).
  */
 import type { Command } from 'commander';
 import { AmbitError } from '../core/errors.js';
-import { type ClusterState, currentState, LocalErrors, runRoot } from '../local/index.js';
+import {
+  type ClusterState,
+  currentState,
+  dumpWarnings,
+  fetchNodeDumps,
+  LocalErrors,
+  runRoot,
+  ZTUNNEL_VIEWS,
+  type ZtunnelView,
+  ztunnelView,
+} from '../local/index.js';
 import { outputOption, printResult, renderTable } from './output.js';
 
-const MESH_KINDS = ['workloads', 'policies', 'certificates', 'connections'];
+const MESH_KINDS: readonly string[] = ZTUNNEL_VIEWS;
+
+/** Reads every node's ztunnel; warns per silent node; fails only if none answers. */
+async function meshView(
+  st: ClusterState,
+  view: ZtunnelView,
+  o: { namespace?: string; output: string },
+) {
+  const dumps = await fetchNodeDumps(st.nodes);
+  for (const w of dumpWarnings(dumps)) process.stderr.write(`${w}\n`);
+  if (dumps.every((d) => d.dump === undefined)) {
+    throw new AmbitError(
+      LocalErrors.ZTUNNEL_UNREACHABLE,
+      `no node's ztunnel answered on its admin port; is the mesh running? (ambit get pods, ambit logs)`,
+    );
+  }
+  const v = ztunnelView(view, dumps, o.namespace);
+  printResult(o.output, { kind: 'List', items: v.items }, () =>
+    v.rows.length === 0 ? 'No resources found\n' : renderTable(v.headers, v.rows),
+  );
+}
 
 function age(since: string): string {
   const s = Math.max(0, Math.round((Date.now() - Date.parse(since)) / 1000));
@@ -70,19 +102,26 @@ function services(st: ClusterState, ns?: string) {
 export function registerGet(program: Command): void {
   program
     .command('get')
-    .description('show the local cluster: nodes, pods, services')
-    .argument('<kind>', 'nodes | pods | services')
+    .description(
+      'show the local cluster: nodes, pods, services; and what the ztunnels hold: workloads, policies, certificates, connections',
+    )
+    .argument(
+      '<kind>',
+      'nodes | pods | services | workloads | policies | certificates | connections',
+    )
     .option('-n, --namespace <ns>', 'only this namespace (default: all)')
     .addOption(outputOption())
-    .action((kind: string, o: { namespace?: string; output: string }) => {
-      const k = kind.replace(/^(node|pod|service|svc)$/, '$1s').replace(/^svcs$/, 'services');
-      if (MESH_KINDS.includes(k)) {
-        throw new AmbitError(
-          LocalErrors.NOT_AVAILABLE,
-          `ambit get ${k} needs the mesh (control plane and ztunnel), which ambit up does not start yet`,
-        );
-      }
+    .action(async (kind: string, o: { namespace?: string; output: string }) => {
+      const k = kind
+        .replace(/^(node|pod|service|svc|workload|policy|certificate|connection)$/, '$1s')
+        .replace(/^svcs$/, 'services')
+        .replace(/^policys$/, 'policies')
+        .replace(/^certs?$/, 'certificates');
       const st = currentState(runRoot());
+      if (MESH_KINDS.includes(k)) {
+        await meshView(st, k as ZtunnelView, o);
+        return;
+      }
       const created = st.createdAt;
       if (k === 'nodes') {
         const items = nodes(st);
@@ -134,7 +173,7 @@ export function registerGet(program: Command): void {
       } else {
         throw new AmbitError(
           LocalErrors.NOT_AVAILABLE,
-          `unknown kind ${kind}: use nodes, pods or services`,
+          `unknown kind ${kind}: use nodes, pods, services, workloads, policies, certificates or connections`,
         );
       }
     });

@@ -16,6 +16,7 @@ import {
   applyNft,
   createNetns,
   createVeth,
+  deleteNetns,
   execIn,
   type Ledger,
   type LedgerEntry,
@@ -70,18 +71,25 @@ export function writePodEtc(plan: ClusterPlan, pod: PodPlan): void {
   writeFileSync(join(dir, 'resolv.conf'), resolvConf(pod), { mode: 0o644 });
 }
 
+/**
+ * The pod's veth end in its node netns: `vp<last octet of the pod IP>`, unique
+ * per node (one /24 per node) and free again only when the pod is gone.
+ */
+export function nodeVethName(pod: PodPlan): string {
+  return `vp${pod.ip.split('.')[3]}`;
+}
+
 async function createPod(
   ledger: Ledger,
   plan: ClusterPlan,
   pod: PodPlan,
-  podIndex: number,
   meshActive: boolean,
 ): Promise<void> {
   const node = plan.nodes.find((n) => n.name === pod.node);
   if (!node) throw new Error(`pod ${pod.name}: unknown node ${pod.node}`);
   await createNetns(ledger, pod.netns);
   writePodEtc(plan, pod);
-  const nodeEnd = `vp${podIndex}`;
+  const nodeEnd = nodeVethName(pod);
   await createVeth(ledger, {
     name: 'eth0',
     netns: pod.netns,
@@ -112,7 +120,7 @@ export async function buildCluster(
   progress(`nodes: ${plan.nodes.map((n) => n.name).join(', ')} (fabric ${plan.fabricNetns})`);
   // Pods are independent of one another; creating them concurrently keeps
   // `ambit up` quick (each pod is ~8 `ip`/`nft` invocations).
-  await Promise.all(plan.pods.map((p, i) => createPod(ledger, plan, p, i, meshActive)));
+  await Promise.all(plan.pods.map((p) => createPod(ledger, plan, p, meshActive)));
   progress(`pods: ${plan.pods.length} network namespaces with addresses and routes`);
 }
 
@@ -123,4 +131,50 @@ export function removePodEtc(entries: readonly LedgerEntry[]): void {
       rmSync(join(ETC_NETNS, e.name), { recursive: true, force: true });
     }
   }
+}
+
+/**
+ * Adds one pod to a running cluster: netns, veth to its node's bridge, default
+ * route, hosts file and (outside the mesh) VIP DNAT, all through the ledger.
+ * `plan` is the plan that already contains `pod` (its services are what the
+ * hosts file lists). Starting its processes is the Supervisor's `addPod`.
+ */
+export async function addPod(
+  ledger: Ledger,
+  plan: ClusterPlan,
+  pod: PodPlan,
+  meshActive = false,
+): Promise<void> {
+  await createPod(ledger, plan, pod, meshActive);
+}
+
+/**
+ * Removes one pod's network from a running cluster: the netns (which takes its
+ * veth pair, routes and nft tables with it), its ledger entries and its
+ * /etc/netns overrides. Stop its processes first (Supervisor `removePod`), and
+ * have ztunnel close every socket it holds in the netns, or the kernel keeps
+ * the namespace alive unnamed.
+ */
+export async function removePod(ledger: Ledger, pod: PodPlan): Promise<void> {
+  await deleteNetns(ledger, pod.netns);
+  rmSync(join(ETC_NETNS, pod.netns), { recursive: true, force: true });
+}
+
+/**
+ * After services changed: every pod's hosts file lists the current services,
+ * and pods outside the mesh get the current VIP DNAT (the ruleset flushes its
+ * own table, so re-applying replaces it atomically).
+ */
+export async function refreshServices(
+  ledger: Ledger,
+  plan: ClusterPlan,
+  opts: { hosts: boolean; dnat: boolean; meshActive?: boolean },
+): Promise<void> {
+  await Promise.all(
+    plan.pods.map(async (pod) => {
+      if (opts.hosts) writePodEtc(plan, pod);
+      if (opts.dnat && !(opts.meshActive && pod.enrolled))
+        await applyNft(ledger, pod.netns, serviceRuleset(plan.services));
+    }),
+  );
 }

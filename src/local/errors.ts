@@ -16,4 +16,8 @@ export const LocalErrors = {
   LABEL_FAILED: 'AMBIT_LOCAL_LABEL_FAILED',
   /** The command is not yet wired into a local run (apply, get workloads/policies/…). */
   NOT_AVAILABLE: 'AMBIT_LOCAL_NOT_AVAILABLE',
+  /** `ambit get workloads|policies|certificates|connections`: no node's ztunnel answered on its admin port. */
+  ZTUNNEL_UNREACHABLE: 'AMBIT_LOCAL_ZTUNNEL_UNREACHABLE',
+  /** `ambit apply`: the runner stored the change but could not apply it, or did not confirm it in time. */
+  APPLY_FAILED: 'AMBIT_LOCAL_APPLY_FAILED',
 } as const;

@@ -1,4 +1,25 @@
-export { buildCluster, ETC_NETNS, removePodEtc } from './cluster.js';
+export {
+  APPLIED_DIR,
+  type ApplyAction,
+  type ApplyResult,
+  appliedDir,
+  appliedFiles,
+  effectiveManifests,
+  kubectlRef,
+  seqOf,
+  storeApplied,
+  watchApplied,
+} from './applied.js';
+export {
+  addPod,
+  buildCluster,
+  ETC_NETNS,
+  nodeVethName,
+  refreshServices,
+  removePod,
+  removePodEtc,
+} from './cluster.js';
+export { applyChanges, type LiveCluster } from './cluster-changes.js';
 export { runDir, runRoot } from './config.js';
 export { LocalErrors } from './errors.js';
 export {
@@ -22,7 +43,16 @@ export {
   XDS_PORT,
 } from './mesh.js';
 export { type MeshManifestInput, podEnrolled, renderMeshManifests } from './mesh-manifests.js';
+export { type LiveApply, type LiveApplyOptions, startLiveApply } from './live-apply.js';
 export { preflight, REQUIRED_TOOLS } from './preflight.js';
+export {
+  type ClusterChanges,
+  type ConfigChange,
+  manifestProblems,
+  overlayManifests,
+  type ReconcileInput,
+  reconcile,
+} from './reconcile.js';
 export { hostsFile, resolvConf, SERVICE_TABLE, serviceRuleset } from './render.js';
 export {
   prepareRoot,
@@ -37,6 +67,7 @@ export {
   findPod,
   listRuns,
   type PodState,
+  planOf,
   readState,
   runnerAlive,
   STATE_FILE,
@@ -63,3 +94,20 @@ export {
   SERVICE_CIDR,
   type ServicePlan,
 } from './topology.js';
+export {
+  certificatesView,
+  connectionsView,
+  type DumpConnection,
+  dumpWarnings,
+  fetchConfigDump,
+  fetchNodeDumps,
+  type NodeDump,
+  policiesView,
+  type ViewResult,
+  workloadsView,
+  ZTUNNEL_ADMIN,
+  ZTUNNEL_VIEWS,
+  type ZtunnelDump,
+  type ZtunnelView,
+  ztunnelView,
+} from './ztunnel-config.js';

@@ -45,6 +45,12 @@ export interface ClusterState {
   mesh?: MeshStatus;
   /** The labels.json generation the runner applied last, and what failed then. */
   labels?: { applied: number; error?: string };
+  /**
+   * Set by a runner that applies `ambit apply` live: the sequence number of
+   * the last applied file it has reconciled, and the error if that failed.
+   * `ambit apply` waits for it; absent means the runner does not apply live.
+   */
+  applied?: { seq: number; error?: string };
 }
 
 export const STATE_FILE = 'cluster.json';
@@ -116,4 +122,17 @@ export function findPod(state: ClusterState, namespace: string, ref: string): Po
     );
   }
   return pod;
+}
+
+/** The plan a state was published from (what `reconcile` compares against). */
+export function planOf(state: ClusterState): ClusterPlan {
+  return {
+    runId: state.runId,
+    dir: state.dir,
+    fabricNetns: state.fabricNetns,
+    nodes: state.nodes,
+    pods: state.pods.map(({ ready: _r, restarts: _x, phase: _p, pids: _i, ...pod }) => pod),
+    services: state.services,
+    namespaces: state.namespaces,
+  };
 }

@@ -185,22 +185,39 @@ export class Supervisor {
   private readonly runners = new Map<string, ProcessRunner[]>();
 
   constructor(
-    ledger: Ledger,
+    private readonly ledger: Ledger,
     pods: readonly PodPlan[],
     readonly logDir: string,
   ) {
     mkdirSync(logDir, { recursive: true, mode: 0o700 });
-    for (const p of pods) {
-      const path = podLogPath(logDir, p.namespace, p.name);
-      this.runners.set(
-        key(p),
-        p.containers.map((c) => new ProcessRunner(ledger, p, c, path)),
-      );
-    }
+    for (const p of pods) this.track(p);
+  }
+
+  private track(p: PodPlan): ProcessRunner[] {
+    const path = podLogPath(this.logDir, p.namespace, p.name);
+    const rs = p.containers.map((c) => new ProcessRunner(this.ledger, p, c, path));
+    this.runners.set(key(p), rs);
+    return rs;
   }
 
   start(): void {
     for (const rs of this.runners.values()) for (const r of rs) r.start();
+  }
+
+  /** Starts the containers of a pod added at runtime (its netns must exist). */
+  addPod(pod: PodPlan): void {
+    if (this.runners.has(key(pod))) throw new Error(`pod ${key(pod)} is already supervised`);
+    for (const r of this.track(pod)) r.start();
+  }
+
+  /**
+   * Stops a pod's containers (SIGTERM, SIGKILL after `graceMs`) and forgets
+   * the pod; its log file stays. Resolves when every process has exited.
+   */
+  async removePod(pod: PodPlan, graceMs = 5000): Promise<void> {
+    const rs = this.runners.get(key(pod)) ?? [];
+    await Promise.all(rs.map((r) => r.stop(graceMs)));
+    this.runners.delete(key(pod));
   }
 
   status(pod: PodPlan): { ready: boolean; restarts: number; containers: ContainerStatus[] } {

@@ -103,6 +103,13 @@ export interface PlanOptions {
   dir: string;
   /** Default 2. */
   nodes?: number;
+  /**
+   * The running cluster's plan, when re-planning a live cluster (`ambit
+   * apply`): pods that still exist keep their node and IP, services keep their
+   * VIPs, and new pods and services never get an address the running plan
+   * uses (a removed pod's IP may still be held by connections in flight).
+   */
+  previous?: ClusterPlan;
 }
 
 // Fields the shared kube model strips but a local run needs to start a process.
@@ -229,15 +236,25 @@ export function planCluster(set: ManifestSet, opts: PlanOptions): ClusterPlan {
   }
   for (const s of sources) if (!namespaces.has(s.namespace)) namespaces.set(s.namespace, {});
 
+  const prev = opts.previous;
+  // Addresses of the running plan are never handed to a different pod.
+  const usedIps = new Set<string>(prev?.pods.map((p) => p.ip) ?? []);
   const perNode = new Map<string, number>();
+  for (const p of prev?.pods ?? []) perNode.set(p.node, (perNode.get(p.node) ?? 0) + 1);
   let rr = 0;
   const pods: PodPlan[] = [];
   for (const s of sources) {
     const what = s.deployment
       ? `Deployment ${s.namespace}/${s.deployment}`
       : `Pod ${s.namespace}/${s.name}`;
+    const before = prev?.pods.find((p) => p.namespace === s.namespace && p.name === s.name);
     let node: NodePlan | undefined;
-    if (s.nodeName !== '') {
+    let ip: string | undefined;
+    if (before && (s.nodeName === '' || s.nodeName === before.node)) {
+      node = nodes.find((n) => n.name === before.node);
+      ip = node ? before.ip : undefined;
+    }
+    if (!node && s.nodeName !== '') {
       node = nodes.find((n) => n.name === s.nodeName);
       if (!node) {
         problems.push(
@@ -245,17 +262,27 @@ export function planCluster(set: ManifestSet, opts: PlanOptions): ClusterPlan {
         );
         continue;
       }
-    } else {
+    } else if (!node && prev) {
+      // A live cluster: the least-loaded node (stable whatever else changed).
+      node = [...nodes].sort(
+        (a, b) => (perNode.get(a.name) ?? 0) - (perNode.get(b.name) ?? 0) || a.index - b.index,
+      )[0];
+    } else if (!node) {
       node = nodes[rr++ % Math.max(nodes.length, 1)];
     }
     if (!node) continue;
-    const count = (perNode.get(node.name) ?? 0) + 1;
-    perNode.set(node.name, count);
-    if (count > 250) {
-      problems.push(`${what}: more than 250 pods on ${node.name}`);
-      continue;
+    if (ip === undefined) {
+      for (let host = 2; host <= 254 && ip === undefined; host++) {
+        const candidate = `10.244.${node.index}.${host}`;
+        if (!usedIps.has(candidate)) ip = candidate;
+      }
+      if (ip === undefined) {
+        problems.push(`${what}: no free pod address left on ${node.name} (${node.podCidr})`);
+        continue;
+      }
+      perNode.set(node.name, (perNode.get(node.name) ?? 0) + 1);
     }
-    const ip = `10.244.${node.index}.${count + 1}`;
+    usedIps.add(ip);
     const extras = extrasOf.safeParse(s.raw);
     if (!extras.success) {
       problems.push(`${what}: spec.containers: ${extras.error.issues[0]?.message ?? 'invalid'}`);
@@ -325,7 +352,7 @@ export function planCluster(set: ManifestSet, opts: PlanOptions): ClusterPlan {
     });
   }
 
-  const servicePlans = planServices(services, pods, problems);
+  const servicePlans = planServices(services, pods, problems, prev?.services ?? []);
   if (problems.length > 0) {
     throw new AmbitError(
       LocalErrors.MANIFEST_INVALID,
@@ -352,24 +379,41 @@ export function expand(text: string, env: Readonly<Record<string, string>>): str
   });
 }
 
-function planServices(services: Service[], pods: PodPlan[], problems: string[]): ServicePlan[] {
+function planServices(
+  services: Service[],
+  pods: PodPlan[],
+  problems: string[],
+  previous: readonly ServicePlan[],
+): ServicePlan[] {
   const used = new Set<string>();
+  const prevVip = new Map(previous.map((s) => [`${s.namespace}/${s.name}`, s.vip]));
+  const prevOwner = new Map(previous.map((s) => [s.vip, `${s.namespace}/${s.name}`]));
   for (const s of services) {
     const ip = s.spec.clusterIP;
     if (ip === undefined || ip === '' || ip === 'None') continue;
     const what = `Service ${s.metadata.namespace}/${s.metadata.name}`;
+    const owner = prevOwner.get(ip);
     if (!inServiceCidr(ip))
       problems.push(`${what}: spec.clusterIP ${ip} is not in ${SERVICE_CIDR}`);
     else if (used.has(ip)) problems.push(`${what}: spec.clusterIP ${ip} is already used`);
+    else if (owner !== undefined && owner !== `${s.metadata.namespace}/${s.metadata.name}`)
+      problems.push(`${what}: spec.clusterIP ${ip} is already used by Service ${owner}`);
     used.add(ip);
   }
+  // VIPs of the running plan stay with their service and are never reused.
+  const reserved = new Set(prevOwner.keys());
   let next = ipv4ToInt('10.96.0.10');
   const out: ServicePlan[] = [];
   for (const s of services) {
     if (s.spec.type === 'ExternalName' || s.spec.clusterIP === 'None') continue;
     let vip = s.spec.clusterIP;
+    const kept = prevVip.get(`${s.metadata.namespace}/${s.metadata.name}`);
+    if ((vip === undefined || vip === '') && kept !== undefined && !used.has(kept)) {
+      vip = kept;
+      used.add(vip);
+    }
     if (vip === undefined || vip === '') {
-      while (used.has(intToIpv4(next))) next++;
+      while (used.has(intToIpv4(next)) || reserved.has(intToIpv4(next))) next++;
       vip = intToIpv4(next++);
       used.add(vip);
     }

@@ -20,6 +20,10 @@ export interface TrackedConnection {
   readonly description: string;
   /** Inbound only: what was authorized; re-checked when policies change. */
   readonly rbac?: Connection & { readonly dstWorkloadUid: string };
+  /** Peer identities as learned so far (for `ambit get connections`). */
+  readonly peers?: () => { src?: string; dst?: string };
+  /** Live byte counts (client → server, server → client), where the relay reports them. */
+  readonly counters?: { readonly bytesSent: number; readonly bytesRecv: number };
   /** Closes the connection now (a reset to both peers); the owner then finishes its record. */
   close(reason: Error): void;
 }
@@ -28,7 +32,10 @@ export interface ConnectionDump {
   direction: string;
   connection: string;
   srcIdentity?: string;
+  dstIdentity?: string;
   dstWorkload?: string;
+  bytesSent?: number;
+  bytesRecv?: number;
   ageMs: number;
 }
 
@@ -113,12 +120,18 @@ export class ConnectionManager {
 
   dump(): ConnectionDump[] {
     const now = Date.now();
-    return [...this.live].map(([c, since]) => ({
-      direction: c.direction,
-      connection: c.description,
-      srcIdentity: c.rbac?.srcIdentity?.uri,
-      dstWorkload: c.rbac?.dstWorkloadUid,
-      ageMs: now - since,
-    }));
+    return [...this.live].map(([c, since]) => {
+      const peers = c.peers?.() ?? {};
+      return {
+        direction: c.direction,
+        connection: c.description,
+        srcIdentity: c.rbac?.srcIdentity?.uri ?? peers.src,
+        dstIdentity: peers.dst,
+        dstWorkload: c.rbac?.dstWorkloadUid,
+        bytesSent: c.counters?.bytesSent,
+        bytesRecv: c.counters?.bytesRecv,
+        ageMs: now - since,
+      };
+    });
   }
 }

@@ -72,6 +72,11 @@ export class ConnectionResult {
     return this.reporter === 'source' ? 'outbound' : 'inbound';
   }
 
+  /** Source and destination principals learned so far. */
+  peers(): { src?: string; dst?: string } {
+    return { src: this.source.principal, dst: this.destination.principal };
+  }
+
   get isFinished(): boolean {
     return this.finished;
   }

@@ -72,14 +72,17 @@ export class InboundPlaintext {
       return;
     }
     const ac = new AbortController();
+    const counters = { bytesSent: 0, bytesRecv: 0 };
     const release = ctx.connections.register({
       direction: 'inbound',
       description: `${result.srcAddr} -> ${result.dstAddr}`,
       rbac: { ...conn, dstWorkloadUid: workload.uid },
+      peers: () => result.peers(),
+      counters,
       close: (reason) => ac.abort(reason),
     });
     try {
-      const r = await relay(socket, upstream, { signal: ac.signal });
+      const r = await relay(socket, upstream, { signal: ac.signal, counters });
       result.finish({
         bytesSent: r.bytesSent,
         bytesRecv: r.bytesRecv,

@@ -198,17 +198,20 @@ export class Inbound {
       return { status: 503, reason: errorMessage(err) };
     }
     upstream.on('error', () => {});
+    const counters = { bytesSent: 0, bytesRecv: 0 };
     const release = ctx.connections.register({
       direction: 'inbound',
       description: `${result.srcAddr} -> ${formatHostPort(target.ip, target.port)}`,
       rbac: { ...conn, dstWorkloadUid: dst.uid },
+      peers: () => result.peers(),
+      counters,
       close: (reason) => {
         entry.closeReason ??= reason;
         abort(upstream);
       },
     });
     upstream.once('close', release);
-    return { upstream };
+    return { upstream, counters };
   }
 
   private onStreamEnd(o: HboneStreamOutcome): void {

@@ -230,13 +230,16 @@ export class Outbound {
   /** Relays until both sides close; tracked for drain; records the result. */
   async relay(downstream: Socket, upstream: Duplex, result: ConnectionResult): Promise<void> {
     const ac = new AbortController();
+    const counters = { bytesSent: 0, bytesRecv: 0 };
     const release = this.ctx.connections.register({
       direction: 'outbound',
       description: `${result.srcAddr} -> ${result.hboneAddr ?? result.dstAddr ?? '?'}`,
+      peers: () => result.peers(),
+      counters,
       close: (reason) => ac.abort(reason),
     });
     try {
-      const r = await relay(downstream, upstream, { signal: ac.signal });
+      const r = await relay(downstream, upstream, { signal: ac.signal, counters });
       result.finish({
         bytesSent: r.bytesSent,
         bytesRecv: r.bytesRecv,

@@ -38,6 +38,8 @@ export interface RelayResult {
 export interface RelayOptions {
   /** Aborting resets both sides; `error` is set to the signal's reason. */
   signal?: AbortSignal;
+  /** Updated as bytes flow (the admin dump shows live connections' byte counts). */
+  counters?: { bytesSent: number; bytesRecv: number };
 }
 
 /** Error codes that are a peer closing abruptly rather than a failure. */
@@ -114,11 +116,14 @@ export function relay(
     }
     watch(downstream, upstream);
     watch(upstream, downstream);
+    const live = options.counters;
     pump(downstream, upstream, (n) => {
       result.bytesSent += n;
+      if (live) live.bytesSent += n;
     });
     pump(upstream, downstream, (n) => {
       result.bytesRecv += n;
+      if (live) live.bytesRecv += n;
     });
 
     if (signal?.aborted) onAbort();

@@ -37,7 +37,13 @@ export interface HboneConnectContext extends HboneStreamInfo {
 /** `onConnect`'s answer: a non-200 status, or an upstream that is already connected. */
 export type HboneConnectDecision =
   | { status: number; reason?: string }
-  | { upstream: Duplex /** Sent as the 200's `baggage` header. */; baggage?: string };
+  | {
+      upstream: Duplex;
+      /** Sent as the 200's `baggage` header. */
+      baggage?: string;
+      /** Updated live by the relay (for the admin dump's connection list). */
+      counters?: { bytesSent: number; bytesRecv: number };
+    };
 
 /** Reported once per stream when it is finished (rejected, or relayed to the end). */
 export interface HboneStreamOutcome {

@@ -291,7 +291,7 @@ export class HboneServer {
       );
       this.count(200);
       this.counters.activeTunnels += 1;
-      const result = await relay(stream, upstream);
+      const result = await relay(stream, upstream, { counters: decision.counters });
       this.counters.activeTunnels -= 1;
       this.report({ info, status: 200, relay: result });
     } finally {
