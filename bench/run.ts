@@ -32,7 +32,6 @@ const RESULTS = join(ROOT, 'bench/results');
 const LEDGERS = join(tmpdir(), 'ambit-bench-ledgers');
 const REQUEST = 'GET / HTTP/1.1\r\nHost: app\r\n\r\n';
 const CLOSE_REQUEST = 'GET / HTTP/1.1\r\nHost: app\r\nConnection: close\r\n\r\n';
-const PODS_PER_NODE = 20;
 const IDLE_TARGET = 10_000;
 
 const argv = process.argv.slice(2);
@@ -51,12 +50,14 @@ const IDLE_FULL = Math.min(IDLE_TARGET, Math.floor((FD_HARD - 500) / 2));
 const S = QUICK
   ? {
       rounds: 2,
-      latencyS: 2,
-      warmupS: 0.5,
+      latencyS: 1.5,
+      warmupS: 0.3,
       iperfS: 1,
-      newConnS: 1.5,
-      idleConns: Math.min(1000, IDLE_FULL),
-      taxS: 3,
+      newConnS: 1,
+      idleConns: Math.min(300, IDLE_FULL),
+      taxS: 2,
+      // Quick mode is a smoke test: a smaller tax topology keeps it under two minutes.
+      podsPerNode: 5,
     }
   : {
       rounds: 5,
@@ -64,8 +65,9 @@ const S = QUICK
       warmupS: 1,
       iperfS: 5,
       newConnS: 5,
-      idleConns: IDLE_TARGET,
+      idleConns: IDLE_FULL,
       taxS: 10,
+      podsPerNode: 20,
     };
 const RPS = 1000;
 const CONNECTIONS = 4;
@@ -83,7 +85,7 @@ const median = (xs: number[]): number | null => {
 const round = (x: number | null, d = 3): number | null =>
   x === null || !Number.isFinite(x) ? null : Math.round(x * 10 ** d) / 10 ** d;
 const ratio = (a: number | null | undefined, b: number | null | undefined): number | null =>
-  a == null || b == null || b === 0 ? null : round(a / b, 2);
+  a == null || b == null || b === 0 ? null : round(a / b, 3);
 
 type Pct = { p50: number; p90: number; p99: number };
 interface ArmData {
@@ -96,6 +98,7 @@ interface ArmData {
   newConnP50: number[];
   newConnP99: number[];
   newConnErrors: number;
+  missing: number;
   idle?: { conns: number; errors: number; rssMax: number; rssTotal: number; kbPerConn: number };
   nulls: Record<string, string>;
 }
@@ -142,9 +145,9 @@ async function measureLatency(arm: RunningArm, d: ArmData): Promise<Pct> {
     request: REQUEST,
   });
   clearTimeout(sampler);
-  if (res.completed < res.sent * 0.99) {
-    throw new Error(`only ${res.completed} of ${res.sent} requests completed`);
-  }
+  // Responses still missing 5 s after the last send are counted, not fatal:
+  // an overloaded peer is a result, and its latency histogram already shows it.
+  d.missing += res.sent - res.completed;
   if (arm.pids.length > 0) {
     const used = arm.pids.map((p, i) => cpuSeconds(p) - (before[i] ?? 0));
     d.cpuPer1k.push((used.reduce((a, b) => a + b, 0) / res.completed) * 1000);
@@ -215,6 +218,7 @@ function emptyData(): ArmData {
     newConnP50: [],
     newConnP99: [],
     newConnErrors: 0,
+    missing: 0,
     nulls: {},
   };
 }
@@ -291,7 +295,7 @@ async function tax(
     return a == null || s == null || s === 0 ? null : round(1 - a / s, 3);
   };
   return {
-    pods_per_node: PODS_PER_NODE,
+    pods_per_node: S.podsPerNode,
     rps: RPS,
     seconds: S.taxS,
     sidecar,
@@ -347,7 +351,7 @@ async function main(): Promise<void> {
       // In parallel: each pod is a handful of `ip` commands.
       taxPairs.push(
         ...(await Promise.all(
-          Array.from({ length: PODS_PER_NODE }, async (_, i) => {
+          Array.from({ length: S.podsPerNode }, async (_, i) => {
             const c = await topo.addPod(n1, `tc${i}`);
             const s = await topo.addPod(n2, `ts${i}`);
             return [c, s] as [Pod, Pod];
@@ -545,6 +549,7 @@ function assemble(
       rss_total_mb: proxy ? round(median(d.rssTotal), 1) : null,
       new_conn_p99_ms: round(median(d.newConnP99)),
       new_conn_errors: d.newConnErrors,
+      missing_responses: d.missing,
       idle_conns: idle?.conns ?? null,
       idle_conn_errors: idle?.errors ?? null,
       idle_kb_per_conn_per_proxy: round(idle?.kbPerConn ?? null, 2),
