@@ -316,6 +316,16 @@ async function main(): Promise<void> {
   const out = resolve(opt('out') ?? join(RESULTS, `${QUICK ? 'quick' : 'full'}.json`));
   const started = Date.now();
   const load0 = loadavg();
+  // The peers come from Debian packages (scripts/bootstrap.sh installs them).
+  for (const tool of ['stunnel4', 'haproxy', 'iperf3', 'nft', 'ip']) {
+    try {
+      execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' });
+    } catch {
+      throw new Error(
+        `${tool} is not installed; run scripts/bootstrap.sh (apt-get install stunnel4 haproxy iperf3 nftables iproute2)`,
+      );
+    }
+  }
   await sweepStale();
   const dir = mkdtempSync(join(tmpdir(), 'ambit-bench-'));
   log(`setting up (${QUICK ? 'quick' : 'full'} mode, ztunnel mode ${meshModeName})`);
