@@ -1,6 +1,7 @@
 // The benchmark harness (issue 7): ambit side by side with direct, stunnel and
 // haproxy, and the sidecar tax. Run as root:
-//   npm run bench [-- --quick] [-- --out FILE.json] [-- --ztunnel-mode dedicated|shared]
+//   npm run bench [-- --quick] [-- --out FILE.json] [-- --ztunnel-mode shared|dedicated]
+//                 [-- --build dist|bundle]
 //                 [-- --arms direct,stunnel,...] [-- --no-tax]
 // It builds its own network namespaces (two nodes, client and server pods),
 // runs every arm interleaved over rounds (the order rotates each round, so
@@ -14,6 +15,7 @@ import { dirname, join, resolve } from 'node:path';
 import { CertificateAuthority } from '../src/controlplane/ca/index.js';
 import { cleanupLedger, execIn, listLedgers } from '../src/platform/index.js';
 import { readLedgerFile } from '../src/platform/ledger.js';
+import { logs } from '../src/telemetry/index.js';
 import {
   ARM_NAMES,
   ARMS,
@@ -23,7 +25,7 @@ import {
   type RunningArm,
 } from './lib/arms.js';
 import { holdIdle, keepAliveLoad, newConnectionLoad } from './lib/load.js';
-import { bundleAmbit, MESH_MODES, type MeshEnv, meshYaml } from './lib/mesh.js';
+import { type AmbitBuild, ambitBuild, MESH_MODES, type MeshEnv, meshYaml } from './lib/mesh.js';
 import { barChartSvg } from './lib/svg.js';
 import { cpuSeconds, dialer, type Pod, rssMb, Topology } from './lib/topology.js';
 
@@ -99,6 +101,8 @@ interface ArmData {
   newConnP99: number[];
   newConnErrors: number;
   missing: number;
+  /** Max RSS per proxy right after startup, before any traffic. */
+  rssStart?: number;
   idle?: { conns: number; errors: number; rssMax: number; rssTotal: number; kbPerConn: number };
   nulls: Record<string, string>;
 }
@@ -283,6 +287,7 @@ async function tax(
         const c = topo.processByPid(pid);
         if (c) await topo.stop(c);
       }
+      await mesh.close?.();
     }
   };
   log(`tax: sidecar topology (a dedicated ztunnel per pod, ${all.length} pods)`);
@@ -309,7 +314,13 @@ async function main(): Promise<void> {
   const arms = (opt('arms')?.split(',') ?? [...ARM_NAMES]) as ArmName[];
   for (const a of arms)
     if (!ARMS[a]) throw new Error(`unknown arm ${a}; arms: ${ARM_NAMES.join(', ')}`);
-  const meshModeName = opt('ztunnel-mode') ?? 'dedicated';
+  // Shared (one ztunnel per node, in-pod redirection) is the ambient topology the
+  // issue asks for; dedicated (a ztunnel per pod) stays available to compare.
+  const meshModeName = opt('ztunnel-mode') ?? 'shared';
+  const build = (opt('build') ?? 'dist') as AmbitBuild;
+  if (build !== 'dist' && build !== 'bundle') throw new Error('--build must be dist or bundle');
+  // The node agents run in this process; their info lines would drown the progress log.
+  logs.setLevel('warn', 'node-agent');
   const meshMode = MESH_MODES[meshModeName];
   if (!meshMode)
     throw new Error(`--ztunnel-mode must be one of ${Object.keys(MESH_MODES).join(', ')}`);
@@ -328,7 +339,9 @@ async function main(): Promise<void> {
   }
   await sweepStale();
   const dir = mkdtempSync(join(tmpdir(), 'ambit-bench-'));
-  log(`setting up (${QUICK ? 'quick' : 'full'} mode, ztunnel mode ${meshModeName})`);
+  log(
+    `setting up (${QUICK ? 'quick' : 'full'} mode, ztunnel mode ${meshModeName}, ${build} build)`,
+  );
   const topo = await Topology.create(LEDGERS);
   topo.logDir = join(dir, 'logs');
   let cleaned = false;
@@ -369,7 +382,7 @@ async function main(): Promise<void> {
         )),
       );
     }
-    const ambit = bundleAmbit();
+    const ambit = ambitBuild(build);
     const ca = CertificateAuthority.init(join(dir, 'ca'));
     const configPath = join(dir, 'mesh.yaml');
     writeFileSync(configPath, meshYaml([mesh.client, mesh.server, ...taxPairs.flat()]));
@@ -412,6 +425,8 @@ async function main(): Promise<void> {
         unavailable[a] = `failed to start: ${err instanceof Error ? err.message : err}`;
       }
       if (unavailable[a]) log(`${a}: unavailable (${unavailable[a]})`);
+      const r = running.get(a);
+      if (r && r.pids.length > 0) data[a].rssStart = rssOf(r.pids)[0];
     }
     // Warm-up (certificates, pooled HBONE sessions, JIT), not recorded.
     for (const [a, r] of running) {
@@ -471,11 +486,13 @@ async function main(): Promise<void> {
     }
 
     // The tax runs on a quiet machine: stop every arm's proxies first.
-    for (const r of running.values())
+    for (const r of running.values()) {
       for (const pid of r.pids) {
         const c = topo.processByPid(pid);
         if (c) await topo.stop(c);
       }
+      await r.close?.();
+    }
     const taxResult = flag('no-tax')
       ? null
       : await tax(topo, meshEnv, taxPairs).catch((err: unknown) => ({ error: String(err) }));
@@ -483,6 +500,7 @@ async function main(): Promise<void> {
     const result = assemble(arms, data, unavailable, taxResult, {
       mode: QUICK ? 'quick' : 'full',
       meshModeName,
+      build,
       seconds: (Date.now() - started) / 1000,
       load0,
     });
@@ -506,7 +524,7 @@ function assemble(
   data: Record<ArmName, ArmData>,
   unavailable: Partial<Record<ArmName, string>>,
   taxResult: Record<string, unknown> | null,
-  meta: { mode: string; meshModeName: string; seconds: number; load0: number[] },
+  meta: { mode: string; meshModeName: string; build: string; seconds: number; load0: number[] },
 ) {
   const pct = (xs: Pct[]) =>
     xs.length === 0
@@ -556,6 +574,7 @@ function assemble(
       rss_mb: proxy ? round(median(d.rssMax), 1) : null,
       idle_10k_rss_mb: proxy ? round(idle10k, 1) : null,
       // extras
+      rss_start_mb: proxy ? round(d.rssStart ?? null, 1) : null,
       rss_total_mb: proxy ? round(median(d.rssTotal), 1) : null,
       new_conn_p99_ms: round(median(d.newConnP99)),
       new_conn_errors: d.newConnErrors,
@@ -613,6 +632,7 @@ function assemble(
       new_conn_s: S.newConnS,
       idle_conns: S.idleConns,
       ztunnel_mode: meta.meshModeName,
+      ambit_build: meta.build,
     },
     date: new Date().toISOString(),
     duration_s: round(meta.seconds, 1),

@@ -7,7 +7,8 @@
 //   haproxy-tcp   the same with haproxy in TCP mode
 //   haproxy-http  haproxy in HTTP mode on both sides, mTLS between them (the L7 peer)
 //   ambit-l4      the app connects to the server IP as usual; in-pod capture sends
-//                 it through ztunnel → HBONE → ztunnel (MeshMode: dedicated or shared)
+//                 it through ztunnel → HBONE → ztunnel (MeshMode: shared, i.e. one
+//                 ztunnel per node with in-pod redirection, or dedicated)
 //   ambit-l7      the same plus a waypoint hop (not wired until `ambit waypoint` exists)
 import { execFileSync } from 'node:child_process';
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
@@ -46,6 +47,8 @@ export interface RunningArm {
   iperf: { netns: string; host: string; port: number } | { unavailable: string };
   /** The arm's proxy processes (empty for direct). */
   pids: number[];
+  /** Stops what the arm runs in this process (the shared mode's node agents). */
+  close?: () => Promise<void>;
 }
 
 export type ArmStart = (ctx: ArmContext) => Promise<RunningArm | { unavailable: string }>;
@@ -206,6 +209,7 @@ const ambitL4: ArmStart = async (ctx) => {
     http: dialer(client.netns, server.ip, 8080),
     iperf: { netns: client.netns, host: server.ip, port: 5201 },
     pids: mesh.pids,
+    close: mesh.close,
   };
 };
 

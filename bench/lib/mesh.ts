@@ -1,27 +1,35 @@
 // How ambit's L4 data plane is put in front of a set of pods. The ambit-l4 arm
-// and both sides of the sidecar tax go through a `MeshMode`, so switching the
-// benchmark to ztunnel shared (in-pod) mode is one function: `sharedMesh`.
+// and both sides of the sidecar tax go through a `MeshMode`: `sharedMesh` (one
+// ztunnel per node, in-pod redirection: ambient, the default) or `dedicatedMesh`
+// (a ztunnel inside each pod: the sidecar topology).
 import { execFileSync } from 'node:child_process';
+import { mkdirSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { Socket } from 'node:net';
-import { join } from 'node:path';
-import { applyInpodRules } from '../../src/inpod/index.js';
+import { dirname, join } from 'node:path';
+import { applyInpodRules, NodeAgent } from '../../src/inpod/index.js';
 import { connectFrom } from '../../src/platform/index.js';
-import type { Pod, Topology } from './topology.js';
+import type { BenchNode, Pod, Topology } from './topology.js';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export interface MeshEnv {
   topo: Topology;
-  /** argv that runs the ambit CLI (node + the bundled entry, see bundleAmbit). */
+  /** argv that runs the ambit CLI (node + the compiled or bundled entry, see ambitBuild). */
   ambit: string[];
   /** Local config YAML listing every pod as a workload (see meshYaml). */
   configPath: string;
   caDir: string;
 }
 
-export type MeshResult = { pids: number[] } | { unavailable: string };
+export type MeshResult =
+  | {
+      pids: number[];
+      /** Tears down what runs in this process (node agents); the PIDs are stopped by the caller. */
+      close?: () => Promise<void>;
+    }
+  | { unavailable: string };
 
 /** Puts `pods` in the mesh (in-pod capture + ztunnel(s)); returns the proxy PIDs to measure. */
 export type MeshMode = (env: MeshEnv, pods: Pod[]) => Promise<MeshResult>;
@@ -61,10 +69,10 @@ async function readyIn(netns: string, timeoutMs = 60_000): Promise<void> {
 }
 
 /**
- * Today's mode: a dedicated-mode ztunnel inside each pod's netns, with the
+ * The sidecar topology: a dedicated-mode ztunnel inside each pod's netns, with the
  * in-pod nftables capture applied there. The ztunnel's own sockets carry
- * SO_MARK 0x539, which the rules exempt. Used as the ambit-l4 arm and as the
- * sidecar side of the tax (a proxy per pod is exactly the sidecar topology).
+ * SO_MARK 0x539, which the rules exempt. Used as the sidecar side of the tax
+ * (and as the ambit-l4 arm with --ztunnel-mode dedicated) (a proxy per pod is exactly the sidecar topology).
  */
 export const dedicatedMesh: MeshMode = async (env, pods) => {
   const pids: number[] = [];
@@ -88,13 +96,60 @@ export const dedicatedMesh: MeshMode = async (env, pods) => {
   return { pids };
 };
 
+export type AmbitBuild = 'dist' | 'bundle';
+
 /**
- * Bundles the ambit CLI into one file with esbuild (tsx's own dependency), so
- * each of the tax's 40 ztunnels starts in ~0.6 CPU-s instead of ~4 under tsx;
- * the code that runs is the same. The addon path (../../native/...) resolves
- * from bench/.build as it does from src/platform.
+ * The ambit CLI the harness runs, never tsx (a tsx ztunnel starts in ~4 CPU-s
+ * and costs ~40 MB more RSS, which would swamp the tax's 40 ztunnels).
+ * - 'dist' (default): the compiled build bin/ambit.js runs in production,
+ *   rebuilt here when a source is newer than dist/.build-stamp, exactly as
+ *   scripts/bootstrap.sh does. Modules load lazily, as the CLI intends (a
+ *   ztunnel never loads the control plane or `ambit up`).
+ * - 'bundle': one esbuild file; every module is evaluated at startup, which
+ *   costs RSS (docs/performance.md has the measurement). Kept to compare.
  */
-export function bundleAmbit(): string[] {
+export function ambitBuild(kind: AmbitBuild = 'dist'): string[] {
+  return kind === 'bundle' ? bundleAmbit() : compiledAmbit();
+}
+
+function newestSource(dir: string): number {
+  let newest = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) newest = Math.max(newest, newestSource(p));
+    else if (e.name.endsWith('.ts') && !e.name.endsWith('.test.ts'))
+      newest = Math.max(newest, statSync(p).mtimeMs);
+  }
+  return newest;
+}
+
+function compiledAmbit(): string[] {
+  const stamp = join(ROOT, 'dist/.build-stamp');
+  let fresh = false;
+  try {
+    fresh = statSync(stamp).mtimeMs >= newestSource(join(ROOT, 'src'));
+  } catch {
+    fresh = false;
+  }
+  if (!fresh) {
+    // The stamp is taken before compiling: a source edited meanwhile stays "newer".
+    mkdirSync(join(ROOT, 'dist'), { recursive: true });
+    const next = `${stamp}.next`;
+    writeFileSync(next, '');
+    execFileSync(join(ROOT, 'node_modules/.bin/tsc'), ['-p', join(ROOT, 'tsconfig.build.json')], {
+      stdio: ['ignore', 'inherit', 'inherit'],
+    });
+    renameSync(next, stamp);
+  }
+  return [process.execPath, join(ROOT, 'dist/bin/ambit.js')];
+}
+
+/**
+ * Bundles the ambit CLI into one file with esbuild (tsx's own dependency). The
+ * addon path (../../native/...) resolves from bench/.build as it does from
+ * src/platform.
+ */
+function bundleAmbit(): string[] {
   const out = join(ROOT, 'bench/.build/ambit.mjs');
   execFileSync(
     join(ROOT, 'node_modules/.bin/esbuild'),
@@ -131,19 +186,62 @@ export function sharedModeAvailable(ambit: string[]): boolean {
 }
 
 /**
- * Ambient: one shared-mode ztunnel per node (in the node netns), with a node
- * agent applying the in-pod rules and handing each pod's netns to it over the
- * in-pod socket. Not wired yet: shared mode (`ambit ztunnel --mode shared
- * --node-name N --inpod-socket PATH`, NodeAgent in src/inpod/agent.ts) is being
- * built. When it lands on main, implement it here: start the two ztunnels and
- * two NodeAgents, enroll `pods`, return the ztunnel PIDs (and the agents', if
- * they run in separate processes, since they are mesh cost too).
+ * Ambient: one shared-mode ztunnel per node, in the node netns, and a NodeAgent
+ * per node (in this process, as the CNI node agent is its own process in Istio)
+ * that applies each pod's in-pod rules and hands its netns to the ztunnel over
+ * the ZDS socket; the ztunnel then listens inside every pod and dials from there
+ * with the pod's IP (the real ambient topology: two ztunnel hops with in-pod
+ * redirection). The agents start first and enrol the pods, so the ztunnels'
+ * first snapshot carries them and readiness means "every pod is served".
+ * Measured: the ztunnel PIDs. The agents are idle after enrolment (no data path).
  */
-export const sharedMesh: MeshMode = async (env) => ({
-  unavailable: sharedModeAvailable(env.ambit)
-    ? 'ztunnel shared mode exists in this build but bench/lib/mesh.ts sharedMesh is not wired to it yet'
-    : 'ztunnel shared (in-pod) mode is not in this build yet (`ambit ztunnel --inpod-socket` missing)',
-});
+export const sharedMesh: MeshMode = async (env, pods) => {
+  if (!sharedModeAvailable(env.ambit))
+    return {
+      unavailable:
+        'ztunnel shared (in-pod) mode is not in this build (`ambit ztunnel --inpod-socket` missing)',
+    };
+  const run = ++sharedRuns;
+  const byNode = new Map<BenchNode, Pod[]>();
+  for (const p of pods) byNode.set(p.node, [...(byNode.get(p.node) ?? []), p]);
+  const agents: NodeAgent[] = [];
+  const close = async () => {
+    for (const a of agents.splice(0)) await a.close();
+  };
+  env.topo.defer(close);
+  const pids: number[] = [];
+  for (const [node, ps] of byNode) {
+    const socketPath = join(dirname(env.configPath), 'zds', `${node.name}-${run}.sock`);
+    const agent = new NodeAgent({ socketPath, ledger: env.topo.ledger });
+    await agent.start();
+    agents.push(agent);
+    for (const p of ps)
+      await agent.enroll({
+        uid: `uid-${p.name}`,
+        namespace: 'bench',
+        name: p.name,
+        serviceAccount: p.name,
+        netns: p.netns,
+        ips: [p.ip],
+      });
+    const [cmd, ...pre] = env.ambit as [string, ...string[]];
+    const c = env.topo.spawn(node.netns, cmd, [
+      ...pre,
+      '--log-level=warn',
+      'ztunnel',
+      '--mode=shared',
+      `--node-name=${node.name}`,
+      `--inpod-socket=${socketPath}`,
+      `--local-config=${env.configPath}`,
+      `--ca-dir=${env.caDir}`,
+    ]);
+    if (c.pid === undefined) throw new Error(`ztunnel for ${node.name} did not start`);
+    pids.push(c.pid);
+  }
+  for (const node of byNode.keys()) await readyIn(node.netns);
+  return { pids, close };
+};
+let sharedRuns = 0;
 
 export const MESH_MODES: Record<string, MeshMode> = {
   dedicated: dedicatedMesh,

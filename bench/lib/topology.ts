@@ -122,6 +122,13 @@ export class Topology {
     return c;
   }
 
+  private readonly deferred: (() => Promise<void>)[] = [];
+
+  /** Runs `fn` on destroy(), before the processes are stopped (in-process helpers such as node agents). */
+  defer(fn: () => Promise<void>): void {
+    this.deferred.push(fn);
+  }
+
   processByPid(pid: number): ChildProcess | undefined {
     for (const c of this.procs) if (c.pid === pid) return c;
     return undefined;
@@ -138,6 +145,7 @@ export class Topology {
   }
 
   async destroy(): Promise<void> {
+    for (const fn of this.deferred.splice(0)) await fn().catch(() => {});
     await Promise.all([...this.procs].map((c) => this.stop(c)));
     await cleanupLedger(this.ledger);
   }
