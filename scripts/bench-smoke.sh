@@ -37,6 +37,7 @@ for (const arm of [...MUST, 'ambit-l7']) {
     if (!num(a.added_latency_ms?.[p])) fail.push(`${arm}.added_latency_ms.${p}`);
   }
   if (!num(a.new_conn_p50_ms)) fail.push(`${arm}.new_conn_p50_ms`);
+  if (arm !== 'direct' && !num(a.rss_start_mb)) fail.push(`${arm}.rss_start_mb`);
   // Nulls are allowed only with a reason (direct has no proxy; HTTP proxies carry no iperf3).
   for (const f of ['throughput_gbps', 'cpu_s_per_1k_req', 'rss_mb', 'idle_10k_rss_mb']) {
     if (!num(a[f]) && !(a.null_reasons && (a.null_reasons[f] || arm === 'direct')))
@@ -47,8 +48,9 @@ const t = r.tax;
 if (!t) fail.push('tax missing');
 else {
   if (!num(t.sidecar?.cpu_s) || !num(t.sidecar?.rss_mb)) fail.push('tax.sidecar has no numbers');
-  if (!num(t.ambient?.cpu_s) && !t.ambient?.unavailable) fail.push('tax.ambient has no numbers and no reason');
-  if (!t.reduction || !('cpu' in t.reduction) || !('memory' in t.reduction)) fail.push('tax.reduction');
+  // Shared (in-pod) mode is on main: the ambient side and the reduction must have numbers.
+  if (!num(t.ambient?.cpu_s) || !num(t.ambient?.rss_mb)) fail.push(`tax.ambient has no numbers (${t.ambient?.unavailable ?? t.error ?? ''})`);
+  if (!num(t.reduction?.cpu) || !num(t.reduction?.memory)) fail.push('tax.reduction has no numbers');
 }
 if (fail.length > 0) {
   console.error(`bench-smoke: FAILED\n  ${fail.join('\n  ')}`);
