@@ -16,6 +16,7 @@ import { registerLogs } from './logs.js';
 import { registerMigrate } from './migrate.js';
 import { registerUp } from './up.js';
 import { VERSION } from './version.js';
+import { registerWaypoint } from './waypoint.js';
 import { registerZtunnel } from './ztunnel.js';
 
 export type CommandRegistrar = (program: Command) => void;
@@ -30,6 +31,7 @@ const registrars: CommandRegistrar[] = [
   registerLabel,
   registerApply,
   registerControlPlane,
+  registerWaypoint,
   registerZtunnel,
   registerCa,
   registerMigrate,

@@ -37,7 +37,15 @@ export interface HboneConnectContext extends HboneStreamInfo {
 /** `onConnect`'s answer: a non-200 status, or an upstream that is already connected. */
 export type HboneConnectDecision =
   | { status: number; reason?: string }
-  | { upstream: Duplex /** Sent as the 200's `baggage` header. */; baggage?: string };
+  | { upstream: Duplex /** Sent as the 200's `baggage` header. */; baggage?: string }
+  /**
+   * Terminate the tunnel here (waypoints): after the 200, `serve` owns the
+   * CONNECT stream and resolves when it is finished (bytes for telemetry).
+   */
+  | {
+      terminate: (tunnel: Duplex) => Promise<Omit<RelayResult, 'reset'> & { reset?: boolean }>;
+      baggage?: string;
+    };
 
 /** Reported once per stream when it is finished (rejected, or relayed to the end). */
 export interface HboneStreamOutcome {
