@@ -165,6 +165,7 @@ export async function buildZtunnel(
       connectTimeoutMs: CONNECT_TIMEOUT_MS,
       enableOrigSrc: config.enableOrigSrc,
       clusterId: config.clusterId,
+      waypointBypassPrevention: config.waypointBypassPrevention,
     },
   };
   const outbound = new Outbound(ctx);
