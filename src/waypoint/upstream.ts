@@ -20,7 +20,8 @@ import {
   constants as h2c,
   connect as h2connect,
 } from 'node:http2';
-import type { Duplex, Readable } from 'node:stream';
+import { Socket } from 'node:net';
+import { Duplex, type Readable } from 'node:stream';
 import type { AttemptOutcome } from './resilience/index.js';
 import type { EndpointInfo, ServiceKey } from './types.js';
 
@@ -100,7 +101,42 @@ function writeBody(req: UpstreamRequest, out: NodeJS.WritableStream): void {
   }
 }
 
-function sendH1(socket: Duplex, req: UpstreamRequest, signal: AbortSignal): Promise<AttemptResult> {
+/**
+ * node:http's client corks the socket and writes the request head as a
+ * latin1 string; on an HTTP/2 stream (an HBONE CONNECT) the first chunk of
+ * such a writev arrived zeroed at the app (seen on Node 20). Handing the
+ * stream one owned Buffer per write avoids that path.
+ */
+export function ownedWrites(inner: Duplex): Duplex {
+  if (inner instanceof Socket) return inner;
+  const d = new Duplex({
+    write(chunk: Buffer | string, enc: BufferEncoding, cb) {
+      inner.write(Buffer.isBuffer(chunk) ? Buffer.from(chunk) : Buffer.from(chunk, enc), cb);
+    },
+    final(cb) {
+      inner.end(cb);
+    },
+    read() {
+      inner.resume();
+    },
+    destroy(err, cb) {
+      inner.destroy(err ?? undefined);
+      cb(err);
+    },
+  });
+  inner.on('data', (c: Buffer) => {
+    if (!d.push(c)) inner.pause();
+  });
+  inner.on('end', () => d.push(null));
+  inner.on('error', (err) => d.destroy(err));
+  inner.on('close', () => {
+    if (!d.destroyed) d.destroy();
+  });
+  return d;
+}
+
+function sendH1(tunnel: Duplex, req: UpstreamRequest, signal: AbortSignal): Promise<AttemptResult> {
+  const socket = ownedWrites(tunnel);
   return new Promise<AttemptResult>((resolve) => {
     const out = httpRequest({
       method: req.method,
