@@ -33,6 +33,7 @@ export {
   readOverrides,
   writeOverrides,
 } from './labels.js';
+export { type LiveApply, type LiveApplyOptions, startLiveApply } from './live-apply.js';
 export {
   CONTROLPLANE_IP,
   MESH_NAMESPACE,
@@ -43,7 +44,6 @@ export {
   XDS_PORT,
 } from './mesh.js';
 export { type MeshManifestInput, podEnrolled, renderMeshManifests } from './mesh-manifests.js';
-export { type LiveApply, type LiveApplyOptions, startLiveApply } from './live-apply.js';
 export { preflight, REQUIRED_TOOLS } from './preflight.js';
 export {
   type ClusterChanges,
