@@ -22,6 +22,7 @@ import {
   type ArmContext,
   type ArmName,
   issueCerts,
+  l7MeshYaml,
   type RunningArm,
 } from './lib/arms.js';
 import { holdIdle, keepAliveLoad, newConnectionLoad } from './lib/load.js';
@@ -369,6 +370,11 @@ async function main(): Promise<void> {
       client: await topo.addPod(n1, 'client'),
       server: await topo.addPod(n2, 'server'),
     };
+    const l7 = {
+      client: await topo.addPod(n1, 'l7client'),
+      server: await topo.addPod(n2, 'l7server'),
+      waypoint: await topo.addPod(n2, 'waypoint'),
+    };
     const taxPairs: [Pod, Pod][] = [];
     if (!flag('no-tax')) {
       // In parallel: each pod is a handful of `ip` commands.
@@ -385,7 +391,11 @@ async function main(): Promise<void> {
     const ambit = ambitBuild(build);
     const ca = CertificateAuthority.init(join(dir, 'ca'));
     const configPath = join(dir, 'mesh.yaml');
-    writeFileSync(configPath, meshYaml([mesh.client, mesh.server, ...taxPairs.flat()]));
+    writeFileSync(
+      configPath,
+      meshYaml([mesh.client, mesh.server, l7.client, ...taxPairs.flat()]) + l7MeshYaml(l7),
+    );
+    let meshStarted: ReturnType<ArmContext['startMesh']> | undefined;
     const meshEnv: MeshEnv = { topo, ambit, configPath, caDir: join(dir, 'ca') };
     const ctx: ArmContext = {
       topo,
@@ -393,8 +403,12 @@ async function main(): Promise<void> {
       certs: issueCerts(ambit, dir, join(dir, 'ca'), ca.trustDomain),
       plain,
       mesh,
+      l7,
       meshEnv,
-      meshMode,
+      startMesh: () => {
+        meshStarted ??= meshMode(meshEnv, [mesh.client, mesh.server, l7.client, l7.server]);
+        return meshStarted;
+      },
     };
     // One app process serves every server pod; one iperf3 server per server pod.
     topo.spawn(
@@ -406,12 +420,14 @@ async function main(): Promise<void> {
         join(ROOT, 'bench/lib/backend.ts'),
         plain.server.netns,
         mesh.server.netns,
+        l7.server.netns,
         ...taxPairs.map(([, s]) => s.netns),
       ],
       { cwd: ROOT },
     );
     topo.spawn(plain.server.netns, 'iperf3', ['-s', '-p', '5201']);
     topo.spawn(mesh.server.netns, 'iperf3', ['-s', '-p', '5201']);
+    topo.spawn(l7.server.netns, 'iperf3', ['-s', '-p', '5201']);
 
     const data = Object.fromEntries(arms.map((a) => [a, emptyData()])) as Record<ArmName, ArmData>;
     const running = new Map<ArmName, RunningArm>();

@@ -9,13 +9,14 @@
 //   ambit-l4      the app connects to the server IP as usual; in-pod capture sends
 //                 it through ztunnel → HBONE → ztunnel (MeshMode: shared, i.e. one
 //                 ztunnel per node with in-pod redirection, or dedicated)
-//   ambit-l7      the same plus a waypoint hop (not wired until `ambit waypoint` exists)
+//   ambit-l7      the app dials a Service VIP bound to a waypoint: ztunnel → HBONE →
+//                 waypoint (HTTP routing) → HBONE → ztunnel → app
 import { execFileSync } from 'node:child_process';
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import { INPOD_DEFAULTS } from '../../src/inpod/index.js';
-import { ambitHelp, type MeshEnv, type MeshMode } from './mesh.js';
+import { ambitHelp, type MeshEnv, type MeshResult, readyIn } from './mesh.js';
 import { dialer, type Pod, type Topology, waitPort } from './topology.js';
 
 const MARK = INPOD_DEFAULTS.proxyMark;
@@ -36,8 +37,14 @@ export interface ArmContext {
   plain: { client: Pod; server: Pod };
   /** Pods enrolled in the mesh for ambit-l4 / ambit-l7. */
   mesh: { client: Pod; server: Pod };
+  /** Pods for ambit-l7: client and server enrolled in the mesh, the waypoint not (as in Istio). */
+  l7: { client: Pod; server: Pod; waypoint: Pod };
   meshEnv: MeshEnv;
-  meshMode: MeshMode;
+  /**
+   * Puts the mesh and l7 pods in the mesh, once (memoized): ambit-l4 and ambit-l7
+   * share the ztunnels, since shared mode runs one per node.
+   */
+  startMesh: () => Promise<MeshResult>;
 }
 
 export interface RunningArm {
@@ -202,7 +209,7 @@ const haproxyHttp: ArmStart = async (ctx) => {
 
 const ambitL4: ArmStart = async (ctx) => {
   const { client, server } = ctx.mesh;
-  const mesh = await ctx.meshMode(ctx.meshEnv, [client, server]);
+  const mesh = await ctx.startMesh();
   if ('unavailable' in mesh) return mesh;
   // No mark: the app's connection is captured in the pod like any other.
   return {
@@ -218,18 +225,105 @@ function waypointAvailable(ambit: string[]): boolean {
   return /^\s+waypoint\b/m.test(ambitHelp(ambit, []));
 }
 
+/** The L7 arm's Service: a VIP no pod owns, port 80 → the app, 5201 → iperf3 (opaque TCP). */
+export const L7_VIP = '10.79.100.10';
+const L7_HOST = 'app.bench.svc.cluster.local';
+
 /**
- * The L7 path: client ztunnel → waypoint (HBONE in and out) → server ztunnel.
- * To wire it when the waypoint lands: start `ambit waypoint run` in its own
- * pod on node 2, declare it in the mesh config as the server's waypoint
- * (useWaypoint on the server workload), start the mesh for the pods as in
- * ambit-l4, and add the waypoint PID to `pids`.
+ * What the ztunnels must know for the L7 arm (appended to the mesh config): the
+ * Service bound to the waypoint, the server workload behind it, and the
+ * waypoint's workload (its address and identity: the server's ztunnel accepts
+ * the Service's target ports only from it, src/proxy/waypoint-guard.ts).
  */
-const ambitL7: ArmStart = async (ctx) => ({
-  unavailable: waypointAvailable(ctx.meshEnv.ambit)
-    ? '`ambit waypoint run` exists but bench/lib/arms.ts ambitL7 is not wired to it yet'
-    : 'the waypoint (`ambit waypoint run`) is not in this build yet',
-});
+export function l7MeshYaml(l7: ArmContext['l7']): string {
+  return `- name: ${l7.server.name}
+  namespace: bench
+  serviceAccount: ${l7.server.name}
+  node: ${l7.server.node.name}
+  workloadIps: ["${l7.server.ip}"]
+  protocol: HBONE
+  services:
+    "bench/${L7_HOST}": {80: 8080, 5201: 5201}
+- {name: waypoint, namespace: bench, serviceAccount: waypoint, workloadIps: ["${l7.waypoint.ip}"], protocol: HBONE}
+services:
+- {name: app, namespace: bench, hostname: ${L7_HOST}, vips: ["/${L7_VIP}"], ports: {80: 8080, 5201: 5201}, waypoint: {destination: "/${l7.waypoint.ip}"}}
+`;
+}
+
+/** The waypoint's own config: the Service (HTTP on 80, TCP on 5201) and its endpoint. */
+function waypointConfig(l7: ArmContext['l7']): string {
+  return JSON.stringify({
+    services: [
+      {
+        name: 'app',
+        namespace: 'bench',
+        hostname: L7_HOST,
+        waypoint: 'bench/waypoint',
+        vips: [L7_VIP],
+        ports: [
+          { port: 80, name: 'http', appProtocol: 'http' },
+          { port: 5201, name: 'iperf', appProtocol: 'tcp' },
+        ],
+      },
+    ],
+    endpoints: [
+      {
+        name: 'app',
+        namespace: 'bench',
+        hostname: L7_HOST,
+        endpoints: [
+          {
+            workloadUid: l7.server.name,
+            address: l7.server.ip,
+            ports: { 80: 8080, 5201: 5201 },
+            identity: `spiffe://cluster.local/ns/bench/sa/${l7.server.name}`,
+            hbone: true,
+            healthy: true,
+          },
+        ],
+      },
+    ],
+  });
+}
+
+/**
+ * The L7 path: the app in l7client dials the Service VIP; the client's ztunnel
+ * sends it over HBONE to the waypoint (its own pod on node 2, not captured,
+ * as in Istio), which parses HTTP, routes to the endpoint and dials it over
+ * HBONE through the server's ztunnel. The ztunnels are the same ones ambit-l4
+ * measures (one mesh for both arms: shared-mode ztunnels are per node); the
+ * waypoint's PID is added, so CPU and RSS cover all three hops.
+ */
+const ambitL7: ArmStart = async (ctx) => {
+  if (!waypointAvailable(ctx.meshEnv.ambit))
+    return { unavailable: 'the waypoint (`ambit waypoint run`) is not in this build' };
+  const { client, waypoint } = ctx.l7;
+  const mesh = await ctx.startMesh();
+  if ('unavailable' in mesh) return mesh;
+  const file = join(ctx.dir, 'waypoint.json');
+  writeFileSync(file, waypointConfig(ctx.l7));
+  const [cmd, ...pre] = ctx.meshEnv.ambit as [string, ...string[]];
+  const wp = ctx.topo.spawn(waypoint.netns, cmd, [
+    ...pre,
+    '--log-level=warn',
+    'waypoint',
+    'run',
+    '--name=waypoint',
+    '--namespace=bench',
+    `--instance-ip=${waypoint.ip}`,
+    `--node-name=${waypoint.node.name}`,
+    `--local-config=${file}`,
+    `--ca-dir=${ctx.meshEnv.caDir}`,
+  ]);
+  if (wp.pid === undefined) throw new Error('waypoint did not start');
+  await readyIn(waypoint.netns);
+  return {
+    http: dialer(client.netns, L7_VIP, 80),
+    iperf: { netns: client.netns, host: L7_VIP, port: 5201 },
+    pids: [...mesh.pids, wp.pid],
+    close: mesh.close,
+  };
+};
 
 export const ARMS: Record<ArmName, ArmStart> = {
   direct,

@@ -45,7 +45,7 @@ export function meshYaml(pods: Pod[]): string {
   return `workloads:\n${lines.join('\n')}\n`;
 }
 
-async function readyIn(netns: string, timeoutMs = 60_000): Promise<void> {
+export async function readyIn(netns: string, timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const status = await new Promise<number>((resolve) => {
