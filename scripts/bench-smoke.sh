@@ -21,10 +21,9 @@ const num = (v) => typeof v === 'number' && Number.isFinite(v);
 if (r.mode !== 'quick') fail.push(`mode ${r.mode}`);
 for (const k of ['cpus', 'kernel', 'node']) if (r.machine?.[k] == null) fail.push(`machine.${k}`);
 const FIELDS = ['latency_ms', 'added_latency_ms', 'throughput_gbps', 'new_conn_p50_ms', 'cpu_s_per_1k_req', 'rss_mb', 'idle_10k_rss_mb'];
-// Arms that must run on any machine with the peers installed; ambit-l7 may be
-// unavailable (then it must say why).
-const MUST = ['direct', 'stunnel', 'haproxy-tcp', 'haproxy-http', 'ambit-l4'];
-for (const arm of [...MUST, 'ambit-l7']) {
+// Every arm must run on a machine with the peers installed (the waypoint is on main).
+const MUST = ['direct', 'stunnel', 'haproxy-tcp', 'haproxy-http', 'ambit-l4', 'ambit-l7'];
+for (const arm of MUST) {
   const a = r.arms?.[arm];
   if (!a) { fail.push(`arm ${arm} missing`); continue; }
   for (const f of FIELDS) if (!(f in a)) fail.push(`${arm}.${f} missing`);
