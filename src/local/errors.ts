@@ -20,4 +20,6 @@ export const LocalErrors = {
   ZTUNNEL_UNREACHABLE: 'AMBIT_LOCAL_ZTUNNEL_UNREACHABLE',
   /** `ambit apply`: the runner stored the change but could not apply it, or did not confirm it in time. */
   APPLY_FAILED: 'AMBIT_LOCAL_APPLY_FAILED',
+  /** `ambit label` / `ambit apply`: another command held the run's lock (labels.lock) for too long. */
+  LOCK_BUSY: 'AMBIT_LOCAL_LOCK_BUSY',
 } as const;

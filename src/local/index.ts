@@ -23,16 +23,22 @@ export { applyChanges, type LiveCluster } from './cluster-changes.js';
 export { runDir, runRoot } from './config.js';
 export { LocalErrors } from './errors.js';
 export {
+  dropAppliedKeys,
   emptyOverrides,
   LABELS_FILE,
+  LABELS_LOCK,
   LABELS_SIGNAL,
   type LabelOverrides,
   type LabelPatch,
   parseLabelArgs,
   patchLabels,
   readOverrides,
+  updateOverrides,
+  withOverrides,
+  withRunLock,
   writeOverrides,
 } from './labels.js';
+export { type LiveApply, type LiveApplyOptions, startLiveApply } from './live-apply.js';
 export {
   CONTROLPLANE_IP,
   MESH_NAMESPACE,
@@ -43,7 +49,6 @@ export {
   XDS_PORT,
 } from './mesh.js';
 export { type MeshManifestInput, podEnrolled, renderMeshManifests } from './mesh-manifests.js';
-export { type LiveApply, type LiveApplyOptions, startLiveApply } from './live-apply.js';
 export { preflight, REQUIRED_TOOLS } from './preflight.js';
 export {
   type ClusterChanges,
