@@ -29,6 +29,8 @@ export interface RunnerApplyOptions {
   setPlan: (plan: ClusterPlan) => void;
   /** After every batch: republish cluster.json. */
   onApplied: () => void;
+  /** What changed, for the user (`ambit up`'s output; runner.log when detached). */
+  progress?: (line: string) => void;
 }
 
 export function startRunnerApply(o: RunnerApplyOptions): LiveApply {
@@ -45,7 +47,7 @@ export function startRunnerApply(o: RunnerApplyOptions): LiveApply {
       meshActive: mesh !== undefined,
       ...mesh?.liveHooks(),
     },
-    progress: (line) => log.info(line),
+    progress: o.progress ?? ((line) => log.info(line)),
     onApplied: o.onApplied,
     // The control plane learns the target first, as the API server knows a pod
     // before its CNI runs: ztunnel knows a workload before it is handed over.

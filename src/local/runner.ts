@@ -182,6 +182,7 @@ export async function startCluster(plan: ClusterPlan, opts: RunOptions): Promise
         live = p;
       },
       onApplied: publish,
+      progress: opts.progress,
     });
     status = 'ready';
     publish();
