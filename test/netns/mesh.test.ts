@@ -3,7 +3,13 @@
 // CLI binary, with real namespaces, control plane, ztunnels and in-pod rules.
 // Its own run root (AMBIT_RUN_DIR); `ambit down` always runs in t.after.
 import assert from 'node:assert/strict';
-import { type ChildProcess, type SpawnSyncReturns, spawn, spawnSync } from 'node:child_process';
+import {
+  type ChildProcess,
+  execFile,
+  type SpawnSyncReturns,
+  spawn,
+  spawnSync,
+} from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -250,24 +256,32 @@ spec:
       st = runState(root);
       const catalog = st.pods.find((p) => p.deployment === 'catalog-v1');
       assert.ok(catalog);
+      const t0 = Date.now();
+      const phase = (what: string) => t.diagnostic(`${what} at ${Date.now() - t0} ms`);
       const conn = openConn(catalog.netns, 'ratings.shop', 9000);
       t.after(conn.stop);
       try {
         assert.ok(await conn.waitFor(/^echo/, 10_000), `no echo: ${conn.lines.join(' | ')}`);
 
-        const get = (what: string) => {
-          const r = ambit(['get', what, '-n', 'shop']);
-          assert.equal(r.status, 0, `${what}: ${r.stderr}`);
-          return r.stdout;
-        };
-        const workloads = get('workloads');
+        // The four views at once: each is a CLI start (the slow part) plus one dump per node.
+        const get = (what: string) =>
+          new Promise<string>((resolve, reject) => {
+            execFile(
+              process.execPath,
+              [BIN, 'get', what, '-n', 'shop'],
+              { env, timeout: 60_000 },
+              (err, stdout, stderr) =>
+                err ? reject(new Error(`${what}: ${stderr}`)) : resolve(stdout),
+            );
+          });
+        const [workloads = '', policies = '', certs = '', conns = ''] = await Promise.all(
+          ['workloads', 'policies', 'certificates', 'connections'].map(get),
+        );
         for (const d of ['frontend', 'catalog-v1', 'catalog-v2', 'ratings', 'loadgen']) {
           assert.match(workloads, new RegExp(`^shop\\s+${d}-\\S+\\s.*HBONE`, 'm'), `workload ${d}`);
         }
-        const policies = get('policies');
         assert.match(policies, /catalog-allow-frontend/);
         assert.match(policies, /ratings-allow-catalog/);
-        const certs = get('certificates');
         for (const sa of ['frontend', 'catalog', 'ratings', 'loadgen']) {
           assert.match(
             certs,
@@ -275,13 +289,13 @@ spec:
             `cert ${sa}`,
           );
         }
-        const conns = get('connections');
         assert.match(
           conns,
           /cluster\.local\/ns\/shop\/sa\/catalog\s+cluster\.local\/ns\/shop\/sa\/ratings/,
           `live catalog → ratings connection with both identities:\n${conns}`,
         );
 
+        phase('get views done');
         // Only frontend may reach ratings now: the live connection is closed.
         let r = applyText(ratingsPolicy('frontend'));
         assert.equal(r.status, 0, r.stderr);
@@ -293,11 +307,13 @@ spec:
           await conn.waitFor(/^closed/, 15_000),
           `not closed: ${conn.lines.slice(-5).join(' | ')}`,
         );
+        phase('live connection closed');
         const denied = openConn(catalog.netns, 'ratings.shop', 9000);
         t.after(denied.stop);
         assert.ok(await denied.waitFor(/^closed|^error/, 10_000), 'new connection not refused');
         assert.ok(!denied.lines.some((l) => l.startsWith('echo')), 'denied connection echoed');
 
+        phase('new connection refused');
         // Back to the demo's policy: new connections work again.
         r = applyText(ratingsPolicy('catalog'));
         assert.equal(r.status, 0, r.stderr);
@@ -309,6 +325,7 @@ spec:
           again.stop();
         }
         assert.ok(ok, 'connections not allowed again');
+        phase('allowed again');
       } finally {
         conn.stop();
       }
