@@ -54,7 +54,7 @@ export class Histogram {
 }
 
 /** Parses back-to-back HTTP/1.1 responses; calls `onResponse` per complete one. */
-function responseParser(onResponse: () => void): (chunk: Buffer) => void {
+export function responseParser(onResponse: () => void): (chunk: Buffer) => void {
   let buf: Buffer = Buffer.alloc(0);
   let need = -1;
   return (chunk) => {
@@ -192,4 +192,43 @@ export async function newConnectionLoad(
   });
   await Promise.all(inflight);
   return { latency: hist.summary(), sent, completed, errors };
+}
+
+/**
+ * Opens `n` keep-alive connections, each completing one request, and leaves
+ * them open and idle (the caller closes them). At most `concurrency` are being
+ * set up at a time, so TLS peers are not flooded with handshakes.
+ */
+export async function holdIdle(
+  connect: () => Promise<Socket>,
+  n: number,
+  request: string,
+  concurrency = 64,
+): Promise<{ sockets: Socket[]; errors: number }> {
+  const sockets: Socket[] = [];
+  let errors = 0;
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < n) {
+      next += 1;
+      try {
+        const s = await connect();
+        await new Promise<void>((resolve, reject) => {
+          const parse = responseParser(() => resolve());
+          s.on('data', parse);
+          s.once('error', reject);
+          s.once('close', () => reject(new Error('closed before the response')));
+          s.write(request);
+        });
+        s.removeAllListeners('close');
+        s.removeAllListeners('error');
+        s.on('error', () => {});
+        sockets.push(s);
+      } catch {
+        errors += 1;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  return { sockets, errors };
 }

@@ -109,7 +109,14 @@ export class ManagedCertificates implements ManagedCertificateSource {
 }
 
 /** Builds the certificate source the config asks for. */
-export function certificatesFromConfig(config: Readonly<ZtunnelConfig>): ManagedCertificateSource {
+export function certificatesFromConfig(
+  config: Readonly<
+    Pick<
+      ZtunnelConfig,
+      'caDir' | 'secretTtlMs' | 'caAddress' | 'caRootPath' | 'tokenPath' | 'caHostname'
+    >
+  >,
+): ManagedCertificateSource {
   if (config.caDir !== undefined) {
     const fetcher = new FileCaFetcher(config.caDir, config.secretTtlMs);
     return new ManagedCertificates(new SecretManager({ fetcher }));
@@ -132,6 +139,6 @@ export function certificatesFromConfig(config: Readonly<ZtunnelConfig>): Managed
   }
   throw new AmbitError(
     CoreErrors.CONFIG_INVALID,
-    'ztunnel needs a certificate source: --ca-dir <dir> (local file CA) or CA_ADDRESS with CA_ROOT_CA and AUTH_TOKEN',
+    'a certificate source is needed: --ca-dir <dir> (local file CA) or CA_ADDRESS with CA_ROOT_CA and AUTH_TOKEN',
   );
 }

@@ -159,6 +159,7 @@ export async function buildZtunnel(
     connectTimeoutMs: CONNECT_TIMEOUT_MS,
     enableOrigSrc: config.enableOrigSrc,
     clusterId: config.clusterId,
+    waypointBypassPrevention: config.waypointBypassPrevention,
   };
   // Shared mode: per-pod proxies (listeners inside each pod netns) driven by the node agent.
   const inpod = shared

@@ -14,6 +14,7 @@ import { registerLogs } from './logs.js';
 import { registerMigrate } from './migrate.js';
 import { buildProgram as buildWith, type CommandRegistrar } from './program.js';
 import { registerUp } from './up.js';
+import { registerWaypoint } from './waypoint.js';
 import { registerZtunnel } from './ztunnel.js';
 
 export type { CommandRegistrar } from './program.js';
@@ -28,6 +29,7 @@ const registrars: CommandRegistrar[] = [
   registerLabel,
   registerApply,
   registerControlPlane,
+  registerWaypoint,
   registerZtunnel,
   registerCa,
   registerMigrate,

@@ -74,6 +74,8 @@ export interface ZtunnelConfig {
   };
   /** Connect to local apps from the client's IP (IP_TRANSPARENT; ENABLE_ORIG_SRC). Default false. */
   enableOrigSrc: boolean;
+  /** Accept waypoint-fronted ports only from the waypoint (AMBIT_WAYPOINT_BYPASS_PREVENTION). Default true. */
+  waypointBypassPrevention: boolean;
   adminAddress: { host: string; port: number };
   metricsAddress: { host: string; port: number };
   readinessAddress: { host: string; port: number };
@@ -215,6 +217,7 @@ export function parseZtunnelConfig(env: Env, flags: ZtunnelFlags = {}): Readonly
       socks5Port: port(flags.socks5Port, '--socks5-port', 15080),
     },
     enableOrigSrc: envBool(env, 'ENABLE_ORIG_SRC') ?? false,
+    waypointBypassPrevention: envBool(env, 'AMBIT_WAYPOINT_BYPASS_PREVENTION') ?? true,
     adminAddress: { host: '127.0.0.1', port: port(flags.adminPort, '--admin-port', 15000) },
     metricsAddress: { host: '0.0.0.0', port: port(flags.metricsPort, '--metrics-port', 15020) },
     readinessAddress: {

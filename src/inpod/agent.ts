@@ -21,11 +21,11 @@ import net from 'node:net';
 import { dirname } from 'node:path';
 import { create } from '@bufbuild/protobuf';
 import { AmbitError, errorMessage } from '../core/errors.js';
-import { type Ledger, netnsPath } from '../platform/index.js';
+import { applyNft, execIn, type Ledger, netnsPath } from '../platform/index.js';
 import { logger } from '../telemetry/index.js';
 import { applyInpodRules, removeInpodRules } from './apply.js';
 import { InpodErrors } from './errors.js';
-import { INPOD_DEFAULTS } from './rules.js';
+import { INPOD_DEFAULTS, inpodTables } from './rules.js';
 import {
   decodeHello,
   decodeResponse,
@@ -104,6 +104,7 @@ export class NodeAgent {
   private readonly socketPath: string;
   private readonly ledger: Ledger;
   private readonly mark: number;
+  private readonly sockets = new Set<net.Socket>();
 
   constructor(opts: { socketPath: string; ledger: Ledger; mark?: number }) {
     this.socketPath = opts.socketPath;
@@ -136,6 +137,8 @@ export class NodeAgent {
 
   private onConnection(socket: net.Socket): void {
     const peer = new ZdsPeer(socket);
+    this.sockets.add(socket);
+    socket.once('close', () => this.sockets.delete(socket));
     socket.on('error', () => {});
     socket.on('close', () => {
       peer.close();
@@ -217,7 +220,19 @@ export class NodeAgent {
     // Rules first: new connections go direct at once; conntrack keeps the
     // open ones pointed at ztunnel, which drains them.
     if (!opts.podDeleted) {
-      await removeInpodRules(pod.netns, { ledger: this.ledger, proxyMark: this.mark });
+      // Flush the capture but keep the NAT base chains hooked: unhooking the
+      // last nat chain makes the kernel drop every NATed conntrack entry,
+      // which would cut the redirected connections still draining through
+      // ztunnel (found by test/netns/inpod-ztunnel.test.ts).
+      const t = inpodTables();
+      await applyNft(
+        this.ledger,
+        pod.netns,
+        `add table inet ${t.nat}\nflush table inet ${t.nat}\n` +
+          `add chain inet ${t.nat} prerouting { type nat hook prerouting priority -100 ; }\n` +
+          `add chain inet ${t.nat} output { type nat hook output priority -100 ; }\n`,
+      );
+      await execIn(pod.netns, 'nft', ['delete', 'table', 'inet', t.mangle]).catch(() => {});
     } else {
       await removeInpodRules(pod.netns, { ledger: this.ledger, proxyMark: this.mark }).catch(
         (err: unknown) => log.debug({ err: errorMessage(err) }, 'pod netns already gone'),
@@ -244,6 +259,8 @@ export class NodeAgent {
     this.peer = undefined;
     const server = this.server;
     this.server = undefined;
+    // server.close() waits for every connection: end them (ztunnel reconnects later).
+    for (const sock of this.sockets) sock.destroy();
     if (server !== undefined) await new Promise<void>((r) => server.close(() => r()));
     rmSync(this.socketPath, { force: true });
   }

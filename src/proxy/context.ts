@@ -22,6 +22,11 @@ export interface ProxyTunables {
   readonly enableOrigSrc: boolean;
   /** This proxy's cluster, for baggage. */
   readonly clusterId: string;
+  /**
+   * Refuse HBONE to a waypoint-fronted port unless it comes from the waypoint
+   * (src/proxy/waypoint-guard.ts). Default true; AMBIT_WAYPOINT_BYPASS_PREVENTION=false opts out.
+   */
+  readonly waypointBypassPrevention?: boolean;
 }
 
 export interface ProxyContext {

@@ -18,6 +18,8 @@ export const ProxyErrors = {
   POLICY_CLOSED: 'AMBIT_PROXY_POLICY_CLOSED',
   /** A data-plane listener could not bind its address. */
   LISTEN_FAILED: 'AMBIT_PROXY_LISTEN_FAILED',
+  /** HBONE to a waypoint-fronted port that did not come from the waypoint (bypass prevention). */
+  WAYPOINT_BYPASS: 'AMBIT_PROXY_WAYPOINT_BYPASS',
   /** The proxy is draining and closed the connection at the deadline. */
   DRAINED: 'AMBIT_PROXY_DRAINED',
 } as const;

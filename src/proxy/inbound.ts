@@ -33,6 +33,7 @@ import {
 } from './hbone/index.js';
 import type { PeerInfo } from './metrics.js';
 import { abort } from './relay.js';
+import { checkWaypointTraversal } from './waypoint-guard.js';
 
 const log = logger('proxy');
 
@@ -185,6 +186,15 @@ export class Inbound {
       dstPort: target.port,
       dstWorkload: dst,
     };
+    if (ctx.tunables.waypointBypassPrevention) {
+      const g = checkWaypointTraversal(ctx.state, dst, target.port, c.peerIdentity);
+      if (!g.allowed) {
+        const err = new AmbitError(ProxyErrors.WAYPOINT_BYPASS, `connection denied: ${g.reason}`);
+        log.info({ code: err.code, src: c.source.ip, peer: c.peerIdentity.uri }, g.reason);
+        entry.closeReason = err;
+        return { status: 401, reason: err.message };
+      }
+    }
     const denied = authorizeInbound(ctx, conn, dst);
     if (denied !== undefined) {
       entry.closeReason = denied;

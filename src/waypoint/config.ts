@@ -18,6 +18,7 @@ import {
   type ValueMatch,
   type WaypointService,
 } from '../gen/ambit/waypoint_pb.js';
+import { bytesToIp, normalizeIp } from '../state/ip.js';
 import { compilePolicy } from './authz.js';
 import { WaypointErrors } from './errors.js';
 import { sortRoutes } from './router.js';
@@ -264,6 +265,11 @@ export function compileService(s: WaypointService): ServiceConfig {
       namespace: s.namespace,
       hostname: s.hostname,
       waypoint: s.waypoint,
+      vips: s.vips.map((b) => {
+        const ip = bytesToIp(b);
+        if (ip === undefined) throw new Error(`VIP has ${b.length} bytes, want 4 or 16`);
+        return ip;
+      }),
       ports: new Map(
         s.ports.map((p) => [p.port, { port: p.port, name: p.name, appProtocol: p.appProtocol }]),
       ),
@@ -322,6 +328,8 @@ export interface ConfigSnapshot {
   readonly endpoints: ReadonlyMap<ServiceKey, ServiceEndpointsConfig>;
   /** hostname → service key. */
   readonly byHostname: ReadonlyMap<string, ServiceKey>;
+  /** VIP (canonical text) → service key: how the waypoint reads a CONNECT authority. */
+  readonly byVip: ReadonlyMap<string, ServiceKey>;
 }
 
 export interface ApplyResult {
@@ -339,6 +347,7 @@ export class ConfigStore {
     services: new Map(),
     endpoints: new Map(),
     byHostname: new Map(),
+    byVip: new Map(),
   };
   private readonly listeners = new Set<(s: ConfigSnapshot) => void>();
 
@@ -365,7 +374,8 @@ export class ConfigStore {
       }
     }
     const byHostname = new Map([...services.values()].map((s) => [s.hostname, s.key]));
-    this.swap({ ...this.current, services, byHostname });
+    const byVip = new Map([...services.values()].flatMap((s) => s.vips.map((v) => [v, s.key])));
+    this.swap({ ...this.current, services, byHostname, byVip });
     return { errors };
   }
 
@@ -387,6 +397,17 @@ export class ConfigStore {
     }
     this.swap({ ...this.current, endpoints });
     return { errors };
+  }
+
+  /**
+   * The Service a CONNECT authority names: `VIP:port` (what ztunnel sends) or
+   * `<hostname>:port` (double HBONE, east-west gateways).
+   */
+  resolve(host: string): ServiceConfig | undefined {
+    const snap = this.current;
+    const ip = normalizeIp(host);
+    const key = ip !== undefined ? snap.byVip.get(ip) : snap.byHostname.get(host.toLowerCase());
+    return key === undefined ? undefined : snap.services.get(key);
   }
 
   private swap(next: Omit<ConfigSnapshot, 'version'>): void {

@@ -23,7 +23,12 @@ import {
 import { matchRoute, pickBackend } from './router.js';
 import type { Runtime } from './runtime.js';
 import type { CompiledRoute, RouteFilter, ServiceConfig, ServiceKey } from './types.js';
-import { sendAttempt, type UpstreamRequest } from './upstream.js';
+import {
+  sendAttempt,
+  type UpstreamProtocol,
+  type UpstreamRequest,
+  type UpstreamResponse,
+} from './upstream.js';
 
 /** Downstream request, HTTP/1.1 or HTTP/2 (compat API). */
 export interface Downstream {
@@ -41,6 +46,8 @@ export interface DownstreamResponse {
   end(body?: string | Buffer): unknown;
   destroy(err?: Error): unknown;
   readonly writable: Writable;
+  /** HTTP/2 downstreams: trailers sent with the end of the body (gRPC status). */
+  addTrailers?(trailers: OutgoingHttpHeaders): void;
 }
 
 /** What the tunnel tells the waypoint about a connection. */
@@ -249,7 +256,12 @@ async function pipeline(
     for (const m of mirrors)
       if (rt.random() * 100 < m.percent) void mirror(rt, snap, m, head, body);
   }
+  const protocol = upstreamProtocol(snap, target, down);
+  // gRPC needs `te: trailers` end to end; it is hop-by-hop only in HTTP/1.
+  if (protocol === 'h2' && headerValue(down.headers, 'te') === 'trailers')
+    head.headers.te = 'trailers';
   const upstreamReq: UpstreamRequest = {
+    protocol,
     method: head.method,
     path: head.path,
     headers: Buffer.isBuffer(body)
@@ -258,6 +270,22 @@ async function pipeline(
     body,
   };
   await send(rt, snap, svc, route, target, upstreamReq, res, ex, reply, responseFilters);
+}
+
+/**
+ * HTTP/2 towards the app for gRPC (content-type application/grpc*, which
+ * cannot be carried over HTTP/1.1) and when the target port declares HTTP/2
+ * (appProtocol grpc, http2, h2c, kubernetes.io/h2c); HTTP/1.1 otherwise, as
+ * Istio does for a plain `http` port (an h2c client can reach an HTTP/1 app).
+ */
+function upstreamProtocol(
+  snap: ConfigSnapshot,
+  target: { service: ServiceKey; port: number },
+  down: Downstream,
+): UpstreamProtocol {
+  if (String(down.headers['content-type'] ?? '').startsWith('application/grpc')) return 'h2';
+  const ap = snap.services.get(target.service)?.ports.get(target.port)?.appProtocol ?? '';
+  return ['grpc', 'http2', 'h2c', 'kubernetes.io/h2c', 'grpc-web'].includes(ap) ? 'h2' : 'http1';
 }
 
 async function send(
@@ -337,7 +365,7 @@ async function send(
       bodyReplayable: replayable,
     });
     if (again) {
-      if (result.kind === 'response') result.res.resume();
+      if (result.kind === 'response') result.res.body.resume();
       done();
       const wait = Math.min(
         retryBackoffMs(route?.retry?.backoffMs ?? 25, retries + 1, rt.random),
@@ -368,7 +396,7 @@ async function send(
 }
 
 function stream(
-  up: import('node:http').IncomingMessage,
+  up: UpstreamResponse,
   abort: () => void,
   res: DownstreamResponse,
   ex: Exchange,
@@ -399,16 +427,28 @@ function stream(
       finish();
     };
     signal.addEventListener('abort', onAbort, { once: true });
-    up.on('data', (c: Buffer) => {
+    const body = up.body;
+    body.on('data', (c: Buffer) => {
       ex.responseBytes += c.length;
     });
-    up.on('error', () => {
+    body.on('error', () => {
       res.destroy();
       finish();
     });
-    up.on('end', finish);
-    up.on('close', finish);
-    up.pipe(res.writable);
+    body.on('end', () => {
+      const t = up.trailers();
+      if (t && res.addTrailers) {
+        const clean = cleanHeaders(t);
+        if (Object.keys(clean).length > 0) res.addTrailers(clean);
+      }
+      res.writable.end();
+      finish();
+    });
+    body.on('close', () => {
+      if (!body.readableEnded) res.destroy();
+      finish();
+    });
+    body.pipe(res.writable, { end: false });
   });
 }
 
@@ -447,7 +487,7 @@ async function mirror(
       },
       ac.signal,
     );
-    if (r.kind === 'response') r.res.resume();
+    if (r.kind === 'response') r.res.body.resume();
   } catch (err) {
     rt.log.debug({ err, mirror: m.service }, 'mirror failed');
   } finally {

@@ -10,6 +10,7 @@
 import {
   createServer as createH1,
   type IncomingMessage,
+  type OutgoingHttpHeaders,
   type Server,
   type ServerResponse,
 } from 'node:http';
@@ -152,6 +153,9 @@ export class WaypointProxy {
         else res.destroy();
       },
       writable: res as unknown as Writable,
+      ...('stream' in res
+        ? { addTrailers: (t: OutgoingHttpHeaders) => res.addTrailers(t as never) }
+        : {}),
     };
     forward(this.rt, conn, down, out).catch((err: unknown) => {
       this.rt.log.error({ err }, 'request handler failed');

@@ -140,6 +140,8 @@ export interface ServiceConfig {
   readonly namespace: string;
   readonly hostname: string;
   readonly waypoint: string;
+  /** VIPs, canonical text. */
+  readonly vips: readonly string[];
   readonly ports: ReadonlyMap<number, ServicePortInfo>;
   /** Precedence order: the first match wins. */
   readonly routes: readonly CompiledRoute[];

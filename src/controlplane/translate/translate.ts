@@ -92,6 +92,7 @@ export function translate(
     svc: Service;
     key: string;
     wp: NonNullable<ReturnType<typeof waypointForService>>;
+    vips: Uint8Array[];
   }> = [];
   for (const svc of state.services) {
     const wp = waypointForService(state, waypoints, svc, status);
@@ -99,7 +100,7 @@ export function translate(
     if (!xds) continue;
     const key = serviceKey(svc, opts);
     addresses.set(key, create(AddressSchema, { type: { case: 'service', value: xds } }));
-    if (wp) bound.push({ svc, key, wp });
+    if (wp) bound.push({ svc, key, wp, vips: xds.addresses.map((a) => a.address) });
   }
 
   // Workloads.
@@ -134,8 +135,9 @@ export function translate(
   const wpServices = new Map<string, WaypointService>();
   const endpoints = new Map<string, ServiceEndpoints>();
   const backendNames = new Set<string>();
-  for (const { svc, key, wp } of bound) {
+  for (const { svc, key, wp, vips } of bound) {
     const ws = waypointService(svc, wp, state, opts, status);
+    ws.vips = vips;
     wpServices.set(key, ws);
     backendNames.add(key);
     for (const r of ws.routes) {

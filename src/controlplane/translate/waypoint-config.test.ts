@@ -27,6 +27,8 @@ test('shop waypoint config: routes by precedence, 90/10 split, timeouts, retry, 
   ) as JsonObject;
   assert.equal(ws.waypoint, 'shop/waypoint');
   assert.deepEqual(ws.ports, [{ port: 80, name: 'http', appProtocol: 'http' }]);
+  // The VIPs, so the waypoint can find the Service by the CONNECT authority VIP:port.
+  assert.deepEqual(ws.vips, [Buffer.from([10, 96, 0, 20]).toString('base64')]);
   const limit = {
     requests: 100,
     intervalMs: '1000',

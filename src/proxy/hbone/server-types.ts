@@ -43,6 +43,14 @@ export type HboneConnectDecision =
       baggage?: string;
       /** Updated live by the relay (for the admin dump's connection list). */
       counters?: { bytesSent: number; bytesRecv: number };
+    }
+  /**
+   * Terminate the tunnel here (waypoints): after the 200, `serve` owns the
+   * CONNECT stream and resolves when it is finished (bytes for telemetry).
+   */
+  | {
+      terminate: (tunnel: Duplex) => Promise<Omit<RelayResult, 'reset'> & { reset?: boolean }>;
+      baggage?: string;
     };
 
 /** Reported once per stream when it is finished (rejected, or relayed to the end). */

@@ -276,6 +276,31 @@ export class HboneServer {
       } catch (err) {
         decision = { status: 503, reason: `upstream connect failed: ${errorMessage(err)}` };
       }
+      if ('terminate' in decision) {
+        if (stream.destroyed || stream.closed) {
+          return this.report({ info, status: 499, reason: 'client went away before the response' });
+        }
+        stream.off('close', onGone);
+        stream.respond(
+          decision.baggage ? { ':status': 200, baggage: decision.baggage } : { ':status': 200 },
+        );
+        this.count(200);
+        this.counters.activeTunnels += 1;
+        try {
+          const r = await decision.terminate(stream);
+          this.report({ info, status: 200, relay: { reset: false, ...r } });
+        } catch (err) {
+          stream.destroy();
+          this.report({
+            info,
+            status: 200,
+            relay: { bytesSent: 0, bytesRecv: 0, reset: true, error: err as Error },
+          });
+        } finally {
+          this.counters.activeTunnels -= 1;
+        }
+        return;
+      }
       if (!('upstream' in decision)) {
         return reject(decision.status, decision.reason ?? `rejected with ${decision.status}`);
       }

@@ -1,0 +1,218 @@
+// Waypoint L7 engine vs haproxy (HTTP mode) vs direct, in one run, on loopback:
+// the same backend, the same open-loop keep-alive load (1000 RPS by default),
+// each proxy in its own process so CPU (utime+stime from /proc) and RSS are its own.
+// The waypoint is fed plain TCP here (no HBONE, which haproxy cannot speak),
+// so the comparison is of the HTTP engines; HBONE costs are in bench/hbone-throughput.ts.
+//
+//   node --import tsx bench/waypoint.ts [--seconds 10] [--rps 1000] [--connections 10]
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { keepAliveLoad, type LoadResult } from './lib/load.js';
+
+const arg = (name: string, d: number) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? Number(process.argv[i + 1]) : d;
+};
+
+/** Child mode: the waypoint engine on `port`, forwarding to the backend over TCP. */
+async function serve(port: number, backend: number): Promise<void> {
+  const { create } = await import('@bufbuild/protobuf');
+  const { ServiceEndpointsSchema, WaypointServiceSchema } = await import(
+    '../src/gen/ambit/waypoint_pb.js'
+  );
+  const { ConfigStore, WaypointProxy } = await import('../src/waypoint/index.js');
+  const { logs } = await import('../src/telemetry/index.js');
+  logs.configure({ level: 'warn' });
+  process.on('SIGTERM', () => process.exit(0));
+  const store = new ConfigStore();
+  const ns = 'bench';
+  const hostname = 'backend.bench.svc.cluster.local';
+  store.applyServices([
+    create(WaypointServiceSchema, {
+      name: 'backend',
+      namespace: ns,
+      hostname,
+      ports: [{ port: 80, name: 'http', appProtocol: 'http' }],
+    }),
+  ]);
+  store.applyEndpoints([
+    create(ServiceEndpointsSchema, {
+      name: 'backend',
+      namespace: ns,
+      hostname,
+      endpoints: [
+        {
+          workloadUid: 'b',
+          address: new Uint8Array([127, 0, 0, 1]),
+          ports: { 80: backend },
+          healthy: true,
+        },
+      ],
+    }),
+  ]);
+  const proxy = new WaypointProxy({
+    store,
+    connector: {
+      connect: (t) =>
+        new Promise((resolve, reject) => {
+          const s = net.connect(t.port, t.endpoint.address, () => resolve(s));
+          s.once('error', reject);
+        }),
+    },
+  });
+  net
+    .createServer({ noDelay: true }, (s) =>
+      proxy.handle(s, { service: `${ns}/${hostname}`, port: 80, sourceIp: '127.0.0.1' }),
+    )
+    .listen(port, '127.0.0.1', () => process.send?.('ready'));
+}
+
+function cpuMs(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  return ((Number(f[11]) + Number(f[12])) * 1000) / 100; // clock ticks (100 Hz) → ms
+}
+function rssMb(pid: number): number {
+  const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return Math.round(Number(m?.[1] ?? 0) / 1024);
+}
+function freePort(): Promise<number> {
+  return new Promise((r) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const p = (s.address() as net.AddressInfo).port;
+      s.close(() => r(p));
+    });
+  });
+}
+async function untilListening(port: number): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    const ok = await new Promise<boolean>((r) => {
+      const s = net.connect(port, '127.0.0.1', () => {
+        s.destroy();
+        r(true);
+      });
+      s.on('error', () => r(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`nothing listens on ${port}`);
+}
+
+interface Row {
+  name: string;
+  result: LoadResult;
+  cpuPer1000?: number;
+  vcpu?: number;
+  rssMb?: number;
+}
+
+async function measure(name: string, port: number, pid: number | undefined): Promise<Row> {
+  const seconds = arg('seconds', 10);
+  const rps = arg('rps', 1000);
+  const connect = () =>
+    new Promise<net.Socket>((r) => {
+      const s = net.connect(port, '127.0.0.1', () => r(s));
+    });
+  const c0 = pid ? cpuMs(pid) : 0;
+  const result = await keepAliveLoad(connect, {
+    rps,
+    connections: arg('connections', 10),
+    durationMs: seconds * 1000,
+    warmupMs: 1000,
+    request: 'GET /items HTTP/1.1\r\nHost: backend.bench.svc.cluster.local\r\n\r\n',
+  });
+  if (!pid) return { name, result };
+  const cpu = cpuMs(pid) - c0;
+  return {
+    name,
+    result,
+    cpuPer1000: Math.round((cpu / result.completed) * 1000),
+    vcpu: Math.round((cpu / (seconds * 1000)) * 1000) / 1000,
+    rssMb: rssMb(pid),
+  };
+}
+
+async function main(): Promise<void> {
+  if (process.argv[2] === '--serve') {
+    await serve(Number(process.argv[3]), Number(process.argv[4]));
+    return;
+  }
+  const body = Buffer.alloc(64, 'x');
+  const backend = http.createServer((_req, res) => {
+    res.setHeader('content-length', body.length);
+    res.end(body);
+  });
+  await new Promise<void>((r) => backend.listen(0, '127.0.0.1', r));
+  const bport = (backend.address() as net.AddressInfo).port;
+  const children: ChildProcess[] = [];
+  const dir = mkdtempSync(join(tmpdir(), 'ambit-bench-wp-'));
+  try {
+    const wport = await freePort();
+    const wp = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        new URL(import.meta.url).pathname,
+        '--serve',
+        String(wport),
+        String(bport),
+      ],
+      {
+        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+        env: { ...process.env, NODE_V8_COVERAGE: '' },
+      },
+    );
+    children.push(wp);
+    await new Promise((r) => wp.once('message', r));
+    const hport = await freePort();
+    const cfg = join(dir, 'haproxy.cfg');
+    writeFileSync(
+      cfg,
+      `global\n  maxconn 2000\n  nbthread 1\ndefaults\n  mode http\n  timeout connect 5s\n  timeout client 60s\n  timeout server 60s\n  option http-keep-alive\nfrontend f\n  bind 127.0.0.1:${hport}\n  default_backend b\nbackend b\n  server s1 127.0.0.1:${bport}\n`,
+    );
+    const hp = spawn('/usr/sbin/haproxy', ['-f', cfg, '-db'], { stdio: 'inherit' });
+    children.push(hp);
+    await untilListening(hport);
+    const rows: Row[] = [];
+    rows.push(await measure('direct', bport, undefined));
+    rows.push(await measure('haproxy (http mode)', hport, hp.pid));
+    rows.push(await measure('ambit waypoint engine', wport, wp.pid));
+    const direct = rows[0]?.result.latency;
+    const hap = rows[1];
+    const out = rows.map((r) => ({
+      name: r.name,
+      completed: r.result.completed,
+      p50Ms: r.result.latency.p50Ms,
+      p90Ms: r.result.latency.p90Ms,
+      p99Ms: r.result.latency.p99Ms,
+      addedP90Ms: direct ? Math.round((r.result.latency.p90Ms - direct.p90Ms) * 1000) / 1000 : 0,
+      cpuMsPer1000: r.cpuPer1000,
+      vcpu: r.vcpu,
+      rssMb: r.rssMb,
+    }));
+    console.table(out);
+    const w = out[2];
+    const h = out[1];
+    if (w && h && hap)
+      console.log(
+        JSON.stringify({
+          addedP90Ratio:
+            h.addedP90Ms > 0 ? Math.round((w.addedP90Ms / h.addedP90Ms) * 100) / 100 : null,
+          cpuRatio: h.cpuMsPer1000
+            ? Math.round(((w.cpuMsPer1000 ?? 0) / h.cpuMsPer1000) * 100) / 100
+            : null,
+        }),
+      );
+  } finally {
+    for (const c of children) if (c.exitCode === null) c.kill();
+    backend.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+await main();
