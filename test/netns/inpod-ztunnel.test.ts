@@ -14,10 +14,13 @@ import { test } from 'node:test';
 import { buildZtunnel, type Ztunnel } from '../../src/app/ztunnel.js';
 import { parseZtunnelConfig } from '../../src/config/ztunnel.js';
 import { CertificateAuthority } from '../../src/controlplane/ca/index.js';
-import { type EnrolledPod, NodeAgent } from '../../src/inpod/index.js';
+import { applyInpodAnchor, type EnrolledPod, NodeAgent } from '../../src/inpod/index.js';
+import { SERVICE_TABLE, serviceRuleset } from '../../src/local/render.js';
+import type { ServicePlan } from '../../src/local/topology.js';
 import {
   applyNft,
   connectFrom,
+  deleteNftTable,
   execIn,
   listenIn,
   listNftTables,
@@ -73,6 +76,18 @@ async function echo(s: net.Socket, msg: string): Promise<string> {
   s.write(msg);
   const [d] = await once(s, 'data');
   return String(d);
+}
+
+async function echoWithin(s: net.Socket, msg: string, ms: number): Promise<string> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<string>((resolve) => {
+    timer = setTimeout(() => resolve('timeout'), ms);
+  });
+  try {
+    return await Promise.race([echo(s, msg), late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** 'closed' if the peer closed/reset the connection without answering, else the answer. */
@@ -302,6 +317,56 @@ test('shared mode: node agent + in-pod ztunnel carry pod traffic over HBONE', as
       }).catch((err: unknown) => {
         throw new Error(`${String(err)}:\n${left}`);
       });
+    } finally {
+      await agent.enroll(pods.a);
+    }
+  });
+
+  await t.test('un-enrolling the server keeps its open inbound connection (drain)', async () => {
+    try {
+      const s = await open(podA, APP);
+      assert.equal(await echo(s, 'in1'), 'in1');
+      // B's ztunnel reaches B's app from A's (spoofed) address: the app's
+      // replies need the connmark restore and policy routing, kept on release.
+      await agent.release(pods.b.uid);
+      assert.equal(await echo(s, 'in2'), 'in2', 'the inbound leg survives un-enrolment');
+      s.destroy();
+    } finally {
+      await agent.enroll(pods.b);
+    }
+  });
+
+  await t.test('a plain VIP connection opened before enrolment survives enrolment', async () => {
+    const vip = '10.96.0.10';
+    const services: ServicePlan[] = [
+      {
+        name: 'server',
+        namespace: 'demo',
+        vip,
+        ports: [{ port: 80, protocol: 'TCP' }],
+        endpoints: [{ pod: 'server', ip: B_IP, ports: [APP] }],
+      },
+    ];
+    try {
+      await agent.release(pods.a.uid);
+      // What the local cluster does: the anchor with the netns (idempotent
+      // here, A was enrolled before), kube-proxy's DNAT while not enrolled.
+      await applyInpodAnchor(podA);
+      await applyNft(fx.ledger, podA, serviceRuleset(services));
+      const s = connectFrom({ netns: podA, host: vip, port: 80 });
+      opened.add(s);
+      s.on('error', () => {});
+      await once(s, 'connect');
+      assert.equal(await echo(s, 'v1'), 'v1');
+      // Enrolment, in the runner's order: the DNAT table goes, the capture comes.
+      await deleteNftTable(fx.ledger, podA, 'ip', SERVICE_TABLE);
+      // Traffic in the gap between the two: with no nat chain left in the
+      // netns the kernel has no NAT hook to translate the established flow
+      // with; the anchor's chains keep one (without it this times out).
+      assert.equal(await echoWithin(s, 'gap', 3000), 'gap', 'translated between the rule sets');
+      await agent.enroll(pods.a);
+      assert.equal(await echo(s, 'v2'), 'v2', 'the DNATed connection survives enrolment');
+      s.destroy();
     } finally {
       await agent.enroll(pods.a);
     }
