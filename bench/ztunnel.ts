@@ -368,7 +368,7 @@ function report(r: {
       String(summary.cpuSecondsPer1000RequestsPerProxy.stunnel.toFixed(3)),
     ],
     [
-      '1-stream throughput Gbit/s (direct ' + t.direct + ')',
+      `1-stream throughput Gbit/s (direct ${t.direct})`,
       `${t.ztunnel} (${ratio(t.ztunnel ?? 0, t.direct ?? 0)}x direct, ${ratio(t.ztunnel ?? 0, t.stunnel ?? 0)}x stunnel)`,
       `${t.stunnel} (${ratio(t.stunnel ?? 0, t.direct ?? 0)}x direct)`,
     ],

@@ -54,9 +54,12 @@ function workloadIdentities(cfg: TranslatedConfig, trustDomain: string): Map<str
   for (const [uid, a] of cfg.addresses) {
     if (a.type.case !== 'workload') continue;
     const w = a.type.value;
-    if (w.node === '' || w.serviceAccount === '' || w.namespace === '') continue;
+    if (w.node === '' || w.namespace === '') continue;
     const td = w.trustDomain || trustDomain;
-    const id = SpiffeId.tryParse(`spiffe://${td}/ns/${w.namespace}/sa/${w.serviceAccount}`);
+    // The workload API leaves defaults empty, as Istio's does: '' is the
+    // namespace's `default` service account (pods that name none run as it).
+    const sa = w.serviceAccount || 'default';
+    const id = SpiffeId.tryParse(`spiffe://${td}/ns/${w.namespace}/sa/${sa}`);
     if (id) out.set(uid, `${w.node}\n${id.uri}`);
   }
   return out;

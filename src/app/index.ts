@@ -15,7 +15,7 @@ export {
   WaypointXdsSource,
 } from './waypoint-config-source.js';
 export { buildZtunnel, type Ztunnel, type ZtunnelAddresses, type ZtunnelDeps } from './ztunnel.js';
-export { type ConfigSource, LocalConfigSource, XdsConfigSource } from './ztunnel-config-source.js';
+export type { ConfigSource } from './ztunnel-config-source.js';
 export {
   certificatesFromConfig,
   FileCaFetcher,

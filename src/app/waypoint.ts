@@ -161,7 +161,7 @@ export async function buildWaypoint(
     (config.localConfigPath !== undefined
       ? new WaypointFileSource(store, config.localConfigPath, self)
       : new WaypointXdsSource(store, config));
-  const certs = deps.certificates ?? certificatesFromConfig(config);
+  const certs = deps.certificates ?? (await certificatesFromConfig(config));
   const credentials = async (): Promise<HboneCredentials> =>
     certs.current(identity) ?? (await certs.fetch(identity));
   const pool = new HbonePool({

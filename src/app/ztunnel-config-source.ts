@@ -1,27 +1,18 @@
 /**
  * Where ztunnel's mesh config comes from: the local YAML (LOCAL_XDS_PATH,
- * re-read when the file changes; or LOCAL_XDS inline) or the control plane
- * over delta xDS (XDS_ADDRESS). Both end in the StateUpdater; a bad file or
- * resource keeps the previous version in force.
+ * re-read when the file changes; or LOCAL_XDS inline), here, or the control
+ * plane over delta xDS (XDS_ADDRESS, ztunnel-xds-source.ts). Both end in the
+ * StateUpdater; a bad file or resource keeps the previous version in force.
+ * The composition root imports only the one in use: the YAML parser and zod
+ * here, gRPC and the protobuf runtime there, each cost several MB of RSS.
  */
 import { type FSWatcher, watch as fsWatch, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
-import { anyUnpack } from '@bufbuild/protobuf/wkt';
-import type { ZtunnelConfig } from '../config/ztunnel.js';
 import { errorMessage } from '../core/errors.js';
-import { type Authorization, AuthorizationSchema } from '../gen/istio/security/authorization_pb.js';
-import { type Address, AddressSchema } from '../gen/istio/workload/workload_pb.js';
-import { parseLocalConfig, type ResourceError, type StateUpdater } from '../state/index.js';
+import type { StateUpdater } from '../state/index.js';
+import { parseLocalConfig } from '../state/local-config.js';
 import { logger } from '../telemetry/index.js';
-import {
-  ADDRESS_TYPE_URL,
-  type ApplyResult,
-  AUTHORIZATION_TYPE_URL,
-  DeltaXdsClient,
-  formatNodeId,
-  type XdsUpdate,
-} from '../xds/index.js';
 
 const log = logger('config');
 
@@ -108,78 +99,4 @@ export class LocalConfigSource implements ConfigSource {
     clearTimeout(this.timer);
     this.watcher?.close();
   }
-}
-
-/** Delta xDS from the control plane (Address + Authorization). */
-export class XdsConfigSource implements ConfigSource {
-  readonly client: DeltaXdsClient;
-
-  constructor(updater: StateUpdater, config: Readonly<ZtunnelConfig>, instanceIp: string) {
-    const podName = config.proxyWorkloadInfo?.name ?? `ztunnel-${config.nodeName || 'local'}`;
-    const namespace = config.proxyWorkloadInfo?.namespace ?? config.rootNamespace;
-    const rootCerts = config.caRootPath === undefined ? undefined : readFileSync(config.caRootPath);
-    const tokenPath = config.tokenPath;
-    const toErrors = (errs: ResourceError[]): ApplyResult => ({
-      errors: errs.map((e) => ({ name: e.name, message: e.error.message })),
-    });
-    this.client = new DeltaXdsClient({
-      address: (config.xdsAddress ?? '').replace(/^https?:\/\//, ''),
-      node: {
-        id: formatNodeId({ type: 'ztunnel', ip: instanceIp, podName, namespace }),
-        metadata: {
-          NAME: podName,
-          NAMESPACE: namespace,
-          NODE_NAME: config.nodeName,
-          CLUSTER_ID: config.clusterId,
-          INSTANCE_IPS: instanceIp,
-        },
-      },
-      ...(rootCerts === undefined
-        ? { plaintext: true }
-        : { tls: { rootCerts, serverName: config.caHostname } }),
-      token:
-        tokenPath === undefined
-          ? undefined
-          : async () => (await readFile(tokenPath, 'utf8')).trim(),
-      handlers: [
-        {
-          typeUrl: ADDRESS_TYPE_URL,
-          apply: (u: XdsUpdate) =>
-            toErrors(updater.applyAddressDelta(unpackAddresses(u), u.removals)),
-        },
-        {
-          typeUrl: AUTHORIZATION_TYPE_URL,
-          apply: (u: XdsUpdate) =>
-            toErrors(updater.applyAuthorizationDelta(unpackAuthorizations(u), u.removals)),
-        },
-      ],
-    });
-  }
-
-  async start(): Promise<void> {
-    this.client.start();
-    await this.client.synced;
-  }
-
-  dump(): unknown {
-    return { kind: 'xds', ...this.client.state() };
-  }
-
-  close(): void {
-    this.client.close();
-  }
-}
-
-function unpackAddresses(u: XdsUpdate): { name: string; resource: Address }[] {
-  return u.upserts.flatMap((r) => {
-    const resource = anyUnpack(r.resource, AddressSchema);
-    return resource === undefined ? [] : [{ name: r.name, resource }];
-  });
-}
-
-function unpackAuthorizations(u: XdsUpdate): { name: string; resource: Authorization }[] {
-  return u.upserts.flatMap((r) => {
-    const resource = anyUnpack(r.resource, AuthorizationSchema);
-    return resource === undefined ? [] : [{ name: r.name, resource }];
-  });
 }

@@ -28,7 +28,6 @@ import type { ZtunnelConfig } from '../config/ztunnel.js';
 import { Drain } from '../core/drain.js';
 import { AmbitError, CoreErrors, errorMessage } from '../core/errors.js';
 import type { SpiffeId } from '../identity/index.js';
-import { ZdsClient } from '../inpod/index.js';
 import { nativeAvailable } from '../platform/index.js';
 import {
   ConnectionManager,
@@ -47,9 +46,8 @@ import {
 } from '../proxy/index.js';
 import { ProxyState, StateUpdater } from '../state/index.js';
 import { logger } from '../telemetry/index.js';
-import { type ConfigSource, LocalConfigSource, XdsConfigSource } from './ztunnel-config-source.js';
+import type { ConfigSource } from './ztunnel-config-source.js';
 import { certificatesFromConfig, type ManagedCertificateSource } from './ztunnel-identity.js';
-import { InpodProxies } from './ztunnel-inpod.js';
 
 const log = logger('ztunnel');
 
@@ -106,12 +104,23 @@ function localWorkloadsFor(config: Readonly<ZtunnelConfig>, state: ProxyState): 
   );
 }
 
-function configSourceFor(config: Readonly<ZtunnelConfig>, updater: StateUpdater): ConfigSource {
-  if (config.localXdsPath !== undefined)
-    return new LocalConfigSource(updater, { path: config.localXdsPath });
-  if (config.localXds !== undefined)
-    return new LocalConfigSource(updater, { inline: config.localXds });
+/**
+ * The config source in use, imported on demand: the local file's YAML parser
+ * and zod, or gRPC and the protobuf runtime, are each several MB of RSS that
+ * the other kind of ztunnel would carry for nothing.
+ */
+async function configSourceFor(
+  config: Readonly<ZtunnelConfig>,
+  updater: StateUpdater,
+): Promise<ConfigSource> {
+  if (config.localXdsPath !== undefined || config.localXds !== undefined) {
+    const { LocalConfigSource } = await import('./ztunnel-config-source.js');
+    return config.localXdsPath !== undefined
+      ? new LocalConfigSource(updater, { path: config.localXdsPath })
+      : new LocalConfigSource(updater, { inline: config.localXds ?? '' });
+  }
   if (config.xdsAddress !== undefined) {
+    const { XdsConfigSource } = await import('./ztunnel-xds-source.js');
     return new XdsConfigSource(updater, config, config.listeners.host);
   }
   throw new AmbitError(
@@ -135,8 +144,8 @@ export async function buildZtunnel(
       'shared (in-pod) mode opens listeners inside pod network namespaces and needs the native addon (`npm run build:native`)',
     );
   }
-  const source = deps.configSource?.(updater) ?? configSourceFor(config, updater);
-  const certs = deps.certificates ?? certificatesFromConfig(config);
+  const source = deps.configSource?.(updater) ?? (await configSourceFor(config, updater));
+  const certs = deps.certificates ?? (await certificatesFromConfig(config));
   // SO_MARK lets capture rules skip our own sockets; setting it needs CAP_NET_ADMIN.
   const root = process.geteuid?.() === 0;
   const sockets =
@@ -162,10 +171,18 @@ export async function buildZtunnel(
     waypointBypassPrevention: config.waypointBypassPrevention,
   };
   // Shared mode: per-pod proxies (listeners inside each pod netns) driven by the node agent.
-  const inpod = shared
-    ? new InpodProxies({ state, updater, certs, metrics, tunables }, config)
+  // Imported only then: the ZDS client loads the protobuf runtime (~12 MB of RSS).
+  const sharedMode = shared
+    ? await Promise.all([import('./ztunnel-inpod.js'), import('../inpod/index.js')])
     : undefined;
-  const zds = inpod === undefined ? undefined : new ZdsClient(config.inpodUds, inpod);
+  const inpod =
+    sharedMode === undefined
+      ? undefined
+      : new sharedMode[0].InpodProxies({ state, updater, certs, metrics, tunables }, config);
+  const zds =
+    sharedMode === undefined || inpod === undefined
+      ? undefined
+      : new sharedMode[1].ZdsClient(config.inpodUds, inpod);
   const local = inpod ?? localWorkloadsFor(config, state);
   const ctx: ProxyContext = {
     state,

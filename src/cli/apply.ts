@@ -14,17 +14,22 @@ import { AmbitError, errorMessage, isAmbitError } from '../core/errors.js';
 import { type ManifestSet, parseManifestText, readManifests } from '../kube/index.js';
 import {
   currentState,
+  dropAppliedKeys,
   effectiveManifests,
+  LABELS_SIGNAL,
   LocalErrors,
   manifestProblems,
   overlayManifests,
   planOf,
+  readOverrides,
   readState,
   reconcile,
   runnerAlive,
   runRoot,
   seqOf,
   storeApplied,
+  withRunLock,
+  writeOverrides,
 } from '../local/index.js';
 
 function readInput(paths: readonly string[]): ManifestSet {
@@ -61,33 +66,50 @@ export function registerApply(program: Command): void {
       if (problems.length > 0) throw invalid(problems);
 
       const state = currentState(runRoot());
-      if (!runnerAlive(state)) {
+      if (!runnerAlive(state) || state.status !== 'ready') {
         throw new AmbitError(
           LocalErrors.NOT_RUNNING,
-          `the local cluster (run ${state.runId}) is not running; start it with \`ambit up\``,
+          `the local cluster (run ${state.runId}) is not running (status ${state.status}); start it with \`ambit up\``,
         );
       }
-      const before = effectiveManifests(state.dir, state.runDir);
-      // The whole new set must still make a cluster (node names, commands, VIPs).
-      try {
-        reconcile({
-          current: planOf(state),
-          previous: before,
-          next: overlayManifests(before, input),
-        });
-      } catch (err) {
-        if (isAmbitError(err) && err.code === LocalErrors.MANIFEST_INVALID)
-          throw invalid((err.details.problems as string[] | undefined) ?? [errorMessage(err)]);
-        throw err;
-      }
-
-      const results = storeApplied(state.runDir, before, input.objects);
+      // Under the run lock: concurrent applies get distinct sequence numbers,
+      // and labels.json changes with the documents (see dropAppliedKeys).
+      const { results, labels } = withRunLock(state.runDir, () => {
+        const before = effectiveManifests(state.dir, state.runDir);
+        const overrides = readOverrides(state.runDir);
+        // The whole new set must still make a cluster (node names, commands, VIPs).
+        try {
+          reconcile({
+            current: planOf(state),
+            previous: before,
+            next: overlayManifests(before, input),
+            labels: overrides,
+          });
+        } catch (err) {
+          if (isAmbitError(err) && err.code === LocalErrors.MANIFEST_INVALID)
+            throw invalid((err.details.problems as string[] | undefined) ?? [errorMessage(err)]);
+          throw err;
+        }
+        const results = storeApplied(state.runDir, before, input.objects);
+        // Stored first, then labels: in between, the runner sees the new
+        // documents with the old overrides, which only keeps today's values.
+        // Like kubectl, even an unchanged document sets the labels it lists.
+        let labels: number | undefined;
+        if (dropAppliedKeys(overrides, input.objects)) {
+          overrides.generation += 1;
+          writeOverrides(state.runDir, overrides);
+          labels = overrides.generation;
+        }
+        return { results, labels };
+      });
       for (const r of results) process.stdout.write(`${r.ref} ${r.action}\n`);
       const seq = Math.max(0, ...results.map((r) => (r.file ? seqOf(r.file) : 0)));
-      if (seq === 0) return;
+      if (seq === 0 && labels === undefined) return;
+      if (labels !== undefined) process.kill(state.runner.pid, LABELS_SIGNAL);
       if (state.applied === undefined) {
+        // Every runner of this version publishes `applied` once ready.
         process.stderr.write(
-          `note: stored in ${state.runDir}/applied, but this run's runner does not apply changes live yet (the mesh runner does); to run them now, add them to ${state.dir} and restart with \`ambit down\` + \`ambit up\`\n`,
+          `note: stored in ${state.runDir}/applied, but this run's runner does not apply changes live yet (it was started by an older ambit); restart it with \`ambit down\` + \`ambit up\`\n`,
         );
         return;
       }
@@ -95,7 +117,7 @@ export function registerApply(program: Command): void {
       const until = Date.now() + Number(o.wait) * 1000;
       for (;;) {
         const st = readState(state.runDir);
-        if (st?.applied && st.applied.seq >= seq) {
+        if (st?.applied && st.applied.seq >= seq && (st.labels?.applied ?? 0) >= (labels ?? 0)) {
           if (st.applied.error !== undefined)
             throw new AmbitError(
               LocalErrors.APPLY_FAILED,

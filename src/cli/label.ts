@@ -16,11 +16,10 @@ import {
   LocalErrors,
   parseLabelArgs,
   preflight,
-  readOverrides,
   readState,
   runnerAlive,
   runRoot,
-  writeOverrides,
+  updateOverrides,
 } from '../local/index.js';
 
 export function registerLabel(program: Command): void {
@@ -50,8 +49,9 @@ export function registerLabel(program: Command): void {
             `the local cluster ${state.runId} is not running (status ${state.status}); start it with \`ambit up\``,
           );
         }
-        const overrides = readOverrides(state.runDir);
         let what: string;
+        let key: string;
+        let table: 'namespaces' | 'pods';
         if (kind === 'namespace' || kind === 'ns' || kind === 'namespaces') {
           if (!state.namespaces.some((n) => n.name === name)) {
             throw new AmbitError(
@@ -59,21 +59,22 @@ export function registerLabel(program: Command): void {
               `namespace ${name} not found (namespaces: ${state.namespaces.map((n) => n.name).join(', ')})`,
             );
           }
-          overrides.namespaces[name] = { ...overrides.namespaces[name], ...patch };
-          what = `namespace/${name}`;
+          [table, key, what] = ['namespaces', name, `namespace/${name}`];
         } else if (kind === 'pod' || kind === 'pods' || kind === 'po') {
           const pod = findPod(state, o.namespace, name);
-          const key = `${pod.namespace}/${pod.name}`;
-          overrides.pods[key] = { ...overrides.pods[key], ...patch };
-          what = `pod/${pod.name}`;
+          [table, key, what] = ['pods', `${pod.namespace}/${pod.name}`, `pod/${pod.name}`];
         } else {
           throw new AmbitError(
             LocalErrors.LABEL_INVALID,
             `cannot label ${kind}: only namespace and pod are supported`,
           );
         }
-        overrides.generation += 1;
-        writeOverrides(state.runDir, overrides);
+        // Read-modify-write under the run lock: a concurrent `ambit label`
+        // (or `ambit apply`) cannot lose this update, nor this one theirs.
+        const { overrides } = updateOverrides(state.runDir, (ov) => {
+          ov[table][key] = { ...ov[table][key], ...patch };
+          return true;
+        });
         process.kill(state.runner.pid, LABELS_SIGNAL);
         const until = Date.now() + Number(o.timeout) * 1000;
         const before = new Map(state.pods.map((p) => [`${p.namespace}/${p.name}`, p.enrolled]));
@@ -84,6 +85,12 @@ export function registerLabel(program: Command): void {
               throw new AmbitError(LocalErrors.LABEL_FAILED, `${what}: ${now.labels.error}`);
             }
             process.stdout.write(`${what} labeled\n`);
+            if (!now.mesh) {
+              process.stdout.write(
+                '  note: this run has no mesh (--no-mesh): labels recorded, no pod enrolled or released\n',
+              );
+              return;
+            }
             for (const p of now.pods) {
               const was = before.get(`${p.namespace}/${p.name}`);
               if (was !== undefined && was !== p.enrolled) {

@@ -21,11 +21,11 @@ import net from 'node:net';
 import { dirname } from 'node:path';
 import { create } from '@bufbuild/protobuf';
 import { AmbitError, errorMessage } from '../core/errors.js';
-import { applyNft, execIn, type Ledger, netnsPath } from '../platform/index.js';
+import { type Ledger, netnsPath } from '../platform/index.js';
 import { logger } from '../telemetry/index.js';
-import { applyInpodRules, removeInpodRules } from './apply.js';
+import { applyInpodRules, releaseInpodRules, removeInpodRules } from './apply.js';
 import { InpodErrors } from './errors.js';
-import { INPOD_DEFAULTS, inpodTables } from './rules.js';
+import { INPOD_DEFAULTS } from './rules.js';
 import {
   decodeHello,
   decodeResponse,
@@ -217,35 +217,28 @@ export class NodeAgent {
     const pod = this.pods.get(uid);
     if (pod === undefined) return;
     this.pods.delete(uid);
-    // Rules first: new connections go direct at once; conntrack keeps the
-    // open ones pointed at ztunnel, which drains them.
     if (!opts.podDeleted) {
-      // Flush the capture but keep the NAT base chains hooked: unhooking the
-      // last nat chain makes the kernel drop every NATed conntrack entry,
-      // which would cut the redirected connections still draining through
-      // ztunnel (found by test/netns/inpod-ztunnel.test.ts).
-      const t = inpodTables();
-      await applyNft(
-        this.ledger,
-        pod.netns,
-        `add table inet ${t.nat}\nflush table inet ${t.nat}\n` +
-          `add chain inet ${t.nat} prerouting { type nat hook prerouting priority -100 ; }\n` +
-          `add chain inet ${t.nat} output { type nat hook output priority -100 ; }\n`,
-      );
-      await execIn(pod.netns, 'nft', ['delete', 'table', 'inet', t.mangle]).catch(() => {});
-    } else {
-      await removeInpodRules(pod.netns, { ledger: this.ledger, proxyMark: this.mark }).catch(
-        (err: unknown) => log.debug({ err: errorMessage(err) }, 'pod netns already gone'),
-      );
+      // Rules first: new connections go direct at once; the netns anchor
+      // keeps conntrack and the NAT bindings of the open ones pointed at
+      // ztunnel, which drains them (releaseInpodRules, anchorRuleset).
+      await releaseInpodRules(pod.netns, { ledger: this.ledger, proxyMark: this.mark });
+      await this.sendDel(uid, false);
+      return;
     }
+    // Deleted: ztunnel first, so it closes its sockets while conntrack still
+    // translates them (its FIN/RST reach the app as from the original
+    // destination); then the rules, anchor included.
+    await this.sendDel(uid, true);
+    await removeInpodRules(pod.netns, { ledger: this.ledger, proxyMark: this.mark }).catch(
+      (err: unknown) => log.debug({ err: errorMessage(err) }, 'pod netns already gone'),
+    );
+  }
+
+  private async sendDel(uid: string, podDeleted: boolean): Promise<void> {
     const peer = this.peer;
     if (peer === undefined || !peer.hello) return;
     const error = await peer
-      .send(
-        create(WorkloadRequestSchema, {
-          payload: { case: 'del', value: { uid, podDeleted: opts.podDeleted ?? false } },
-        }),
-      )
+      .send(create(WorkloadRequestSchema, { payload: { case: 'del', value: { uid, podDeleted } } }))
       .catch((err: unknown) => errorMessage(err));
     if (error !== '') log.warn({ uid, error }, 'ztunnel did not acknowledge DelWorkload');
   }

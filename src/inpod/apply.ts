@@ -9,7 +9,13 @@ import {
   requireRoot,
 } from '../platform/index.js';
 import { InpodErrors } from './errors.js';
-import { type InpodRuleOptions, inpodRouting, inpodRuleset, inpodTables } from './rules.js';
+import {
+  anchorRuleset,
+  type InpodRuleOptions,
+  inpodRouting,
+  inpodRuleset,
+  inpodTables,
+} from './rules.js';
 
 export interface ApplyInpodOptions extends InpodRuleOptions {
   /**
@@ -28,7 +34,7 @@ function entries(netns: NetnsRef, opts: InpodRuleOptions): LedgerEntry[] {
   const where = ledgerNetns(netns);
   const t = inpodTables(opts.naming);
   const routing = inpodRouting(opts);
-  const tables = opts.dns ? [t.nat, t.mangle, t.raw] : [t.nat, t.mangle];
+  const tables = opts.dns ? [t.anchor, t.nat, t.mangle, t.raw] : [t.anchor, t.nat, t.mangle];
   return [
     ...tables.map(
       (name): LedgerEntry => ({ kind: 'nft-table', family: 'inet', name, netns: where }),
@@ -70,10 +76,67 @@ export async function applyInpodRules(
     if (existing.stdout.trim() === '')
       await execIn(netns, 'ip', [`-${r.family}`, 'rule', 'add', ...r.args]);
   }
-  await execIn(netns, 'nft', ['-f', '-'], { input: inpodRuleset(ruleOpts) });
+  // The anchor goes in with the capture (same transaction) for netns created
+  // without it; see anchorRuleset.
+  await execIn(netns, 'nft', ['-f', '-'], {
+    input: anchorRuleset(ruleOpts.naming) + inpodRuleset(ruleOpts),
+  });
 }
 
-/** Removes what {@link applyInpodRules} installed (missing pieces are fine) and forgets it. */
+/**
+ * Installs only the netns anchor ({@link anchorRuleset}). Call it when the pod
+ * netns is created, before any other NAT rules (kube-proxy's VIP DNAT): a
+ * connection opened through them then survives the switch to the in-pod
+ * capture at enrolment. Idempotent.
+ */
+export async function applyInpodAnchor(
+  netns: NetnsRef,
+  opts: { naming?: 'ambit' | 'istio'; ledger?: Ledger } = {},
+): Promise<void> {
+  requireRoot('installing the pod netns nft anchor');
+  const name = inpodTables(opts.naming).anchor;
+  opts.ledger?.record({ kind: 'nft-table', family: 'inet', name, netns: ledgerNetns(netns) });
+  await execIn(netns, 'nft', ['-f', '-'], { input: anchorRuleset(opts.naming) });
+}
+
+/**
+ * Un-enrolment of a live pod: removes the capture (new connections go direct)
+ * but keeps what the connections still draining through the proxy need: the
+ * anchor (their NAT bindings and conntrack itself), and the connmark restore
+ * plus policy routing that send an app's replies on a spoofed-source inbound
+ * connection back to the proxy. Those only act on connections the proxy
+ * opened (connmark 0x111), so they are inert once it has drained; re-enrolment
+ * re-applies them, {@link removeInpodRules} removes them with the pod.
+ */
+export async function releaseInpodRules(
+  netns: NetnsRef,
+  opts: ApplyInpodOptions = {},
+): Promise<void> {
+  requireRoot('removing in-pod capture rules');
+  const { ledger, ...ruleOpts } = opts;
+  const t = inpodTables(ruleOpts.naming);
+  const present = new Set(
+    (await listNftTables(netns)).filter((p) => p.family === 'inet').map((p) => p.name),
+  );
+  // The anchor first (one transaction with the deletions), so no step ever
+  // leaves the netns without it.
+  const script = [anchorRuleset(ruleOpts.naming)];
+  for (const name of [t.nat, t.raw]) {
+    if (present.has(name)) script.push(`delete table inet ${name}\n`);
+  }
+  await execIn(netns, 'nft', ['-f', '-'], { input: script.join('') });
+  if (ledger) {
+    for (const name of [t.nat, t.raw]) {
+      ledger.forget({ kind: 'nft-table', family: 'inet', name, netns: ledgerNetns(netns) });
+    }
+  }
+}
+
+/**
+ * Removes what {@link applyInpodRules} installed, the anchor included (missing
+ * pieces are fine), and forgets it. For a deleted pod, once the proxy has
+ * closed its sockets there: open redirected connections lose their NAT.
+ */
 export async function removeInpodRules(
   netns: NetnsRef,
   opts: ApplyInpodOptions = {},
@@ -81,11 +144,15 @@ export async function removeInpodRules(
   requireRoot('removing in-pod capture rules');
   const { ledger, ...ruleOpts } = opts;
   const t = inpodTables(ruleOpts.naming);
-  const mine = new Set([t.nat, t.mangle, t.raw]);
-  for (const p of await listNftTables(netns)) {
-    if (p.family === 'inet' && mine.has(p.name)) {
-      await execIn(netns, 'nft', ['delete', 'table', 'inet', p.name]);
-    }
+  const mine = new Set([t.nat, t.mangle, t.raw, t.anchor]);
+  const doomed = (await listNftTables(netns)).filter(
+    (p) => p.family === 'inet' && mine.has(p.name),
+  );
+  if (doomed.length > 0) {
+    // One transaction: no intermediate state with the capture but no anchor.
+    await execIn(netns, 'nft', ['-f', '-'], {
+      input: doomed.map((p) => `delete table inet ${p.name}\n`).join(''),
+    });
   }
   const routing = inpodRouting(ruleOpts);
   for (const r of routing.rules) {

@@ -1,7 +1,14 @@
 export { type EnrolledPod, NodeAgent } from './agent.js';
-export { type ApplyInpodOptions, applyInpodRules, removeInpodRules } from './apply.js';
+export {
+  type ApplyInpodOptions,
+  applyInpodAnchor,
+  applyInpodRules,
+  releaseInpodRules,
+  removeInpodRules,
+} from './apply.js';
 export { InpodErrors } from './errors.js';
 export {
+  anchorRuleset,
   INPOD_DEFAULTS,
   type InpodRouting,
   type InpodRuleOptions,

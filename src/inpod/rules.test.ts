@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { inpodRouting, inpodRuleset, inpodTables } from './index.js';
+import { anchorRuleset, inpodRouting, inpodRuleset, inpodTables } from './index.js';
 
 const golden = (name: string) =>
   readFileSync(new URL(`./testdata/${name}.golden`, import.meta.url), 'utf8');
@@ -22,6 +22,7 @@ test('istio naming produces Istio table and chain names', () => {
     nat: 'istio-ambient-nat',
     mangle: 'istio-ambient-mangle',
     raw: 'istio-ambient-raw',
+    anchor: 'istio-ambient-anchor',
   });
   assert.match(rules, /^add table inet istio-ambient-nat$/m);
   assert.match(rules, /^add rule inet istio-ambient-nat output jump istio-output$/m);
@@ -85,4 +86,20 @@ test('policy routing: fwmark 0x111/0xfff looks up table 100, which routes everyt
     routes: [{ family: 4, args: ['local', '0.0.0.0/0', 'dev', 'lo', 'table', '100'] }],
   });
   assert.equal(inpodRouting({ ipv6: true }).routes[1]?.args[1], '::/0');
+});
+
+test('anchor: nat base chains on both hooks holding a conntrack reference, idempotent', () => {
+  assert.equal(
+    anchorRuleset(),
+    [
+      'add table inet ambit-anchor',
+      'flush table inet ambit-anchor',
+      'add chain inet ambit-anchor prerouting { type nat hook prerouting priority 100 ; }',
+      'add rule inet ambit-anchor prerouting ct state invalid counter',
+      'add chain inet ambit-anchor output { type nat hook output priority 100 ; }',
+      'add rule inet ambit-anchor output ct state invalid counter',
+      '',
+    ].join('\n'),
+  );
+  assert.match(anchorRuleset('istio'), /^add table inet istio-ambient-anchor$/m);
 });

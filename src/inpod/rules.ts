@@ -71,12 +71,51 @@ export interface InpodTables {
   nat: string;
   mangle: string;
   raw: string;
+  /** See {@link anchorRuleset}. */
+  anchor: string;
 }
 
 /** The nft table names (all family `inet`) the ruleset uses. */
 export function inpodTables(naming: 'ambit' | 'istio' = 'ambit'): InpodTables {
   const p = naming === 'istio' ? 'istio-ambient' : 'ambit';
-  return { nat: `${p}-nat`, mangle: `${p}-mangle`, raw: `${p}-raw` };
+  return { nat: `${p}-nat`, mangle: `${p}-mangle`, raw: `${p}-raw`, anchor: `${p}-anchor` };
+}
+
+/**
+ * The pod netns's permanent "anchor": an nft table that lives as long as the
+ * netns (created with it, or at the latest at enrolment; removed only when the
+ * pod is deleted), so that swapping rule sets (kube-proxy DNAT ⇄ in-pod
+ * capture, enrol ⇄ release) never cuts connections already open. Two kernel
+ * behaviours make it necessary (both shown by test/netns/inpod-ztunnel.test.ts):
+ *
+ * - nf_nat forgets the NAT bindings of existing conntrack entries when the
+ *   last nat-type chain of the netns is unhooked (e.g. deleting the only NAT
+ *   table): a redirected connection's next packet then leaves un-translated
+ *   and the peer answers with a RST. The anchor's nat-type base chains keep
+ *   the NAT hooks registered.
+ * - conntrack itself is hooked into a netns only while some rule needs it
+ *   (every `ct …`, `redirect`, `dnat` expression holds a reference). Flushing
+ *   the capture rules and deleting the mangle table dropped the last one:
+ *   established packets were no longer looked up at all, so not translated
+ *   either (`conntrack -L` still listed the entry, its timer frozen). The
+ *   anchor's `ct state invalid` rule holds that reference. It only counts:
+ *   nat chains see the first packet of a connection, and never invalid ones.
+ *
+ * Idempotent, and never passes through a state without the anchor: `flush`
+ * and `add rule` are one transaction, the new rule holds conntrack before the
+ * old one lets go.
+ */
+export function anchorRuleset(naming: 'ambit' | 'istio' = 'ambit'): string {
+  const t = `inet ${inpodTables(naming).anchor}`;
+  const lines = [`add table ${t}`, `flush table ${t}`];
+  for (const hook of ['prerouting', 'output']) {
+    // Priority 100: after everyone's DNAT/REDIRECT (-100); it never translates anything.
+    lines.push(
+      `add chain ${t} ${hook} { type nat hook ${hook} priority 100 ; }`,
+      `add rule ${t} ${hook} ct state invalid counter`,
+    );
+  }
+  return `${lines.join('\n')}\n`;
 }
 
 function hex(n: number): string {

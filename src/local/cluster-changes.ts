@@ -60,12 +60,12 @@ export async function applyChanges(
     }),
   );
   for (const { pod, enrolled } of changes.enrollment) {
-    // Without the mesh every pod has kube-proxy-style DNAT; with it, only pods outside it.
-    if (meshActive) {
-      if (enrolled) await deleteNftTable(ledger, pod.netns, 'ip', SERVICE_TABLE);
-      else await applyNft(ledger, pod.netns, serviceRuleset(plan.services));
-    }
+    // Without the mesh every pod has kube-proxy-style DNAT; with it, only pods
+    // outside it. The DNAT goes before enrolment and comes back after release,
+    // so a pod's service traffic is never handled by both (nor by neither).
+    if (meshActive && enrolled) await deleteNftTable(ledger, pod.netns, 'ip', SERVICE_TABLE);
     await live.enrollmentChanged?.(pod, enrolled);
+    if (meshActive && !enrolled) await applyNft(ledger, pod.netns, serviceRuleset(plan.services));
     progress(
       `pod ${pod.namespace}/${pod.name} ${enrolled ? 'enrolled in' : 'released from'} the mesh`,
     );

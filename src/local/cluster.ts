@@ -11,6 +11,7 @@
  */
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { applyInpodAnchor } from '../inpod/apply.js';
 import {
   addRoute,
   applyNft,
@@ -99,6 +100,10 @@ async function createPod(
   });
   await ipIn(node.netns, ['link', 'set', nodeEnd, 'master', BRIDGE]);
   await addRoute(ledger, pod.netns, { to: 'default', via: node.gateway, family: 4 });
+  // The netns anchor before any NAT rule: swapping the VIP DNAT for the
+  // in-pod capture (enrol/release) then never strands an open connection
+  // without a NAT hook or conntrack (src/inpod/rules.ts anchorRuleset).
+  await applyInpodAnchor(pod.netns);
   // Enrolled pods reach VIPs through ztunnel (it sees the VIP as original
   // destination); without the mesh, every pod gets kube-proxy's DNAT.
   if (!(meshActive && pod.enrolled))

@@ -14,10 +14,12 @@ export const LocalErrors = {
   LABEL_INVALID: 'AMBIT_LOCAL_LABEL_INVALID',
   /** The runner did not apply a label change (it died, or enrolling a pod failed). */
   LABEL_FAILED: 'AMBIT_LOCAL_LABEL_FAILED',
-  /** The command is not yet wired into a local run (apply, get workloads/policies/…). */
+  /** `ambit get` of a kind it does not know. */
   NOT_AVAILABLE: 'AMBIT_LOCAL_NOT_AVAILABLE',
   /** `ambit get workloads|policies|certificates|connections`: no node's ztunnel answered on its admin port. */
   ZTUNNEL_UNREACHABLE: 'AMBIT_LOCAL_ZTUNNEL_UNREACHABLE',
   /** `ambit apply`: the runner stored the change but could not apply it, or did not confirm it in time. */
   APPLY_FAILED: 'AMBIT_LOCAL_APPLY_FAILED',
+  /** `ambit label` / `ambit apply`: another command held the run's lock (labels.lock) for too long. */
+  LOCK_BUSY: 'AMBIT_LOCAL_LOCK_BUSY',
 } as const;

@@ -23,14 +23,19 @@ export { applyChanges, type LiveCluster } from './cluster-changes.js';
 export { runDir, runRoot } from './config.js';
 export { LocalErrors } from './errors.js';
 export {
+  dropAppliedKeys,
   emptyOverrides,
   LABELS_FILE,
+  LABELS_LOCK,
   LABELS_SIGNAL,
   type LabelOverrides,
   type LabelPatch,
   parseLabelArgs,
   patchLabels,
   readOverrides,
+  updateOverrides,
+  withOverrides,
+  withRunLock,
   writeOverrides,
 } from './labels.js';
 export { type LiveApply, type LiveApplyOptions, startLiveApply } from './live-apply.js';

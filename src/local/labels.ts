@@ -10,10 +10,14 @@
  * waits for. Root-only by construction (the run dir is 0700, signalling the
  * runner needs root), no network listener.
  */
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AmbitError } from '../core/errors.js';
+import type { RawObject } from '../kube/index.js';
+import { processStartTime } from '../platform/index.js';
 import { LocalErrors } from './errors.js';
+import { podEnrolled } from './mesh-manifests.js';
+import type { ClusterPlan } from './topology.js';
 
 export const LABELS_FILE = 'labels.json';
 /** The signal that tells the runner to re-read labels.json (SIGUSR1 is Node's inspector). */
@@ -49,6 +53,130 @@ export function writeOverrides(runDir: string, o: LabelOverrides): void {
   const tmp = `${path}.${process.pid}.tmp`;
   writeFileSync(tmp, `${JSON.stringify(o, null, 2)}\n`, { mode: 0o600 });
   renameSync(tmp, path);
+}
+
+export const LABELS_LOCK = 'labels.lock';
+
+function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+/**
+ * Runs `fn` holding `<runDir>/labels.lock` (O_EXCL file with the holder's pid
+ * and start time; a lock whose holder is gone is stale and taken over). Every
+ * writer of labels.json and of `applied/` (`ambit label`, `ambit apply`) takes
+ * it, so two concurrent commands never lose an update or share a sequence
+ * number. Held for milliseconds, so a synchronous wait is fine.
+ */
+export function withRunLock<T>(runDir: string, fn: () => T, timeoutMs = 10_000): T {
+  const path = join(runDir, LABELS_LOCK);
+  const until = Date.now() + timeoutMs;
+  const me = `${process.pid} ${processStartTime(process.pid) ?? ''}`;
+  for (;;) {
+    try {
+      const fd = openSync(path, 'wx', 0o600);
+      writeFileSync(fd, me);
+      closeSync(fd);
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      let holder = '';
+      try {
+        holder = readFileSync(path, 'utf8');
+      } catch {
+        continue; // released meanwhile
+      }
+      const [pid, start] = holder.split(' ');
+      // An empty file is a holder between open and write: not stale.
+      if (pid && processStartTime(Number(pid)) !== start) {
+        rmSync(path, { force: true });
+        continue;
+      }
+      if (Date.now() > until) {
+        throw new AmbitError(
+          LocalErrors.LOCK_BUSY,
+          `${path} is held by pid ${pid || '?'} for more than ${timeoutMs / 1000} s`,
+        );
+      }
+      sleepSync(10);
+    }
+  }
+  try {
+    return fn();
+  } finally {
+    rmSync(path, { force: true });
+  }
+}
+
+/**
+ * Read-modify-write of labels.json under the run lock: `mutate` edits the
+ * overrides (returns false for "nothing changed"); the generation is bumped
+ * and the file written only on a change. Returns the overrides as written.
+ */
+export function updateOverrides(
+  runDir: string,
+  mutate: (o: LabelOverrides) => boolean,
+): { overrides: LabelOverrides; changed: boolean } {
+  return withRunLock(runDir, () => {
+    const o = readOverrides(runDir);
+    const changed = mutate(o);
+    if (changed) {
+      o.generation += 1;
+      writeOverrides(runDir, o);
+    }
+    return { overrides: o, changed };
+  });
+}
+
+/**
+ * kubectl apply semantics for labels: an applied Namespace or Pod sets the
+ * labels it lists, so an `ambit label` override of one of those keys is
+ * dropped (apply wins for keys it names); overrides of keys it does not name
+ * stay (as `kubectl label` on a live object survives a later apply that does
+ * not mention the key). Returns whether anything was dropped.
+ */
+export function dropAppliedKeys(o: LabelOverrides, docs: readonly RawObject[]): boolean {
+  let changed = false;
+  for (const { object } of docs) {
+    const meta = (object.metadata ?? {}) as {
+      name?: string;
+      namespace?: string;
+      labels?: Record<string, string>;
+    };
+    const table =
+      object.kind === 'Namespace' ? o.namespaces : object.kind === 'Pod' ? o.pods : undefined;
+    if (!table || !meta.name) continue;
+    const key =
+      object.kind === 'Namespace' ? meta.name : `${meta.namespace ?? 'default'}/${meta.name}`;
+    const patch = table[key];
+    if (!patch) continue;
+    for (const k of Object.keys(meta.labels ?? {})) {
+      if (k in patch) {
+        delete patch[k];
+        changed = true;
+      }
+    }
+    if (Object.keys(patch).length === 0) delete table[key];
+  }
+  return changed;
+}
+
+/**
+ * The live plan: `plan` (from the effective manifests) with the label
+ * overrides patched onto namespaces and pods, and each pod's enrollment
+ * recomputed from the result.
+ */
+export function withOverrides(plan: ClusterPlan, o: LabelOverrides): ClusterPlan {
+  const namespaces = plan.namespaces.map((n) => ({
+    name: n.name,
+    labels: patchLabels(n.labels, o.namespaces[n.name]),
+  }));
+  const nsLabels = new Map(namespaces.map((n) => [n.name, n.labels]));
+  const pods = plan.pods.map((p) => {
+    const labels = patchLabels(p.labels, o.pods[`${p.namespace}/${p.name}`]);
+    return { ...p, labels, enrolled: podEnrolled(labels, nsLabels.get(p.namespace)) };
+  });
+  return { ...plan, namespaces, pods };
 }
 
 /** Applies a patch to labels (null deletes). */

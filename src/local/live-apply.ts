@@ -1,21 +1,13 @@
 /**
- * The runner's side of `ambit apply`, as one object the runner starts: watch
- * `<runDir>/applied/`, and on each change re-read the effective manifests,
- * `reconcile` them against the current plan, `applyChanges`, hand the new plan
- * back to the runner, and report the applied sequence number (which the
- * runner publishes as `applied` in cluster.json, where `ambit apply` waits for
- * it). Changes are applied one batch at a time, in order.
- *
- * Runner integration (runner.ts):
- *
- *   const applier = startLiveApply({
- *     runDir, manifestDir: plan.dir, manifests,        // the set `plan` was made from
- *     plan: () => plan, setPlan: (p) => { plan = p; },  // `plan` becomes `let`
- *     live: { ledger, supervisor, meshActive, releasePod, podAdded, enrollmentChanged },
- *     progress: (l) => log.info(l), onApplied: publish,
- *   });
- *   // snapshot(): { ..., applied: applier.status() }
- *   // stop(): applier.close() before supervisor.stop()
+ * The runner's side of `ambit apply` and `ambit label`, as one object the
+ * runner starts: watch `<runDir>/applied/` (and be `trigger`ed on SIGUSR2 for
+ * labels.json), and on each change re-read the effective manifests and the
+ * label overrides, `reconcile` them against the live plan, tell the mesh the
+ * target state (`onChanges`: the control plane learns a pod before it is
+ * enrolled, and a policy before traffic is re-checked), `applyChanges`, hand
+ * the new plan back, and report the applied sequence number and label
+ * generation (published in cluster.json, where the CLIs wait for them).
+ * Batches run one at a time, in order, so labels and applies compose.
  */
 import type { FSWatcher } from 'node:fs';
 import { errorMessage } from '../core/errors.js';
@@ -23,6 +15,7 @@ import type { ManifestSet } from '../kube/index.js';
 import { logger } from '../telemetry/logger.js';
 import { appliedFiles, effectiveManifests, seqOf, watchApplied } from './applied.js';
 import { applyChanges, type LiveCluster } from './cluster-changes.js';
+import { readOverrides } from './labels.js';
 import { type ClusterChanges, reconcile } from './reconcile.js';
 import type { ClusterPlan } from './topology.js';
 
@@ -39,13 +32,20 @@ export interface LiveApplyOptions {
   progress?: (line: string) => void;
   /** After every batch (success or failure): republish cluster.json. */
   onApplied?: () => void;
-  /** Mesh config changed (policies, routes, namespaces, labels): e.g. push to the control plane. */
-  onChanges?: (changes: ClusterChanges) => Promise<void>;
+  /**
+   * Before a non-empty change is applied to the host, with the manifests it
+   * came from: e.g. re-render what the control plane watches.
+   */
+  onChanges?: (changes: ClusterChanges, manifests: ManifestSet) => Promise<void> | void;
 }
 
 export interface LiveApply {
   /** For cluster.json's `applied`: the last sequence reconciled, and its error if it failed. */
   status(): { seq: number; error?: string };
+  /** For cluster.json's `labels`: the labels.json generation reconciled, and its error. */
+  labelStatus(): { applied: number; error?: string };
+  /** labels.json changed (SIGUSR2): reconcile again. */
+  trigger(): void;
   /** Resolves when the batch in flight (if any) is done. */
   idle(): Promise<void>;
   close(): void;
@@ -53,6 +53,7 @@ export interface LiveApply {
 
 export function startLiveApply(opts: LiveApplyOptions): LiveApply {
   let seq = 0;
+  let generation = 0;
   let error: string | undefined;
   let previous = opts.manifests;
   let chain: Promise<void> = Promise.resolve();
@@ -62,24 +63,26 @@ export function startLiveApply(opts: LiveApplyOptions): LiveApply {
     if (closed) return;
     const files = appliedFiles(opts.runDir);
     const target = files.length === 0 ? 0 : seqOf(files.at(-1) ?? '');
-    if (target <= seq) return;
+    const labels = readOverrides(opts.runDir);
+    if (target <= seq && labels.generation <= generation) return;
     try {
       const next = effectiveManifests(opts.manifestDir, opts.runDir);
-      const changes = reconcile({ current: opts.plan(), previous, next });
+      const changes = reconcile({ current: opts.plan(), previous, next, labels });
       if (!changes.empty) {
+        await opts.onChanges?.(changes, next);
         const plan = await applyChanges(opts.live, changes, opts.progress);
         opts.setPlan(plan);
-        await opts.onChanges?.(changes);
       }
       previous = next;
       error = undefined;
     } catch (err) {
       // The CLI validated the batch; this is a host failure (or a race with an
-      // edit of the manifest directory). Report it; the next apply retries.
+      // edit of the manifest directory). Report it; the next change retries.
       error = errorMessage(err);
-      log.warn({ err: error, seq: target }, 'applying manifests failed');
+      log.warn({ err: error, seq: target, labels: labels.generation }, 'applying changes failed');
     }
-    seq = target;
+    seq = Math.max(seq, target);
+    generation = Math.max(generation, labels.generation);
     opts.onApplied?.();
   };
 
@@ -90,6 +93,9 @@ export function startLiveApply(opts: LiveApplyOptions): LiveApply {
   schedule(); // files written before the watcher started
   return {
     status: () => (error === undefined ? { seq } : { seq, error }),
+    labelStatus: () =>
+      error === undefined ? { applied: generation } : { applied: generation, error },
+    trigger: schedule,
     idle: () => chain,
     close: () => {
       closed = true;

@@ -16,7 +16,7 @@
  *   nodes/<node>/ztunnel.sock  the node agent's socket (ztunnel connects to it)
  *   logs/istio-system_{controlplane,ztunnel-<node>}.log
  */
-import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -93,6 +93,14 @@ export function podUid(p: Pick<PodPlan, 'namespace' | 'name'>): string {
   return `${p.namespace}/${p.name}`;
 }
 
+/** What the control plane is shown: the live plan's parts, and (when they changed) the effective manifests. */
+export interface MeshView {
+  namespaces: ClusterPlan['namespaces'];
+  pods: readonly PodPlan[];
+  services: ClusterPlan['services'];
+  objects?: readonly RawObject[];
+}
+
 export class Mesh {
   readonly stateDir: string;
   readonly manifestsDir: string;
@@ -108,7 +116,7 @@ export class Mesh {
     private readonly runDir: string,
     private readonly ledger: Ledger,
     private readonly logDir: string,
-    private readonly userObjects: readonly RawObject[],
+    private objects: readonly RawObject[],
   ) {
     this.stateDir = join(runDir, 'controlplane');
     this.manifestsDir = join(this.stateDir, 'manifests');
@@ -189,20 +197,28 @@ export class Mesh {
     return join(this.nodeDir(node), 'ztunnel.sock');
   }
 
-  /** Rewrites `cluster.yaml`/`config.yaml` atomically; the control plane's watcher picks them up. */
-  writeManifests(view: { namespaces: ClusterPlan['namespaces']; pods: readonly PodPlan[] }): void {
+  /**
+   * Rewrites `cluster.yaml`/`config.yaml` atomically from the live plan (pods,
+   * services, namespaces with their current labels) and the effective
+   * manifests (the user's directory overlaid with `ambit apply`'s documents);
+   * the control plane's watcher picks them up. Unchanged files are not
+   * rewritten (no needless push to every ztunnel).
+   */
+  writeManifests(view: MeshView): void {
     mkdirSync(this.manifestsDir, { recursive: true, mode: 0o700 });
+    if (view.objects) this.objects = view.objects;
     const out = renderMeshManifests({
-      objects: this.userObjects,
+      objects: this.objects,
       namespaces: view.namespaces,
       pods: view.pods,
-      services: this.plan.services,
+      services: view.services,
     });
     for (const [file, text] of [
       ['config.yaml', out.config],
       ['cluster.yaml', out.cluster],
     ] as const) {
       const path = join(this.manifestsDir, file);
+      if (existsSync(path) && readFileSync(path, 'utf8') === text) continue;
       // The temp name must not end in .yaml: the watcher would read it.
       const tmp = `${path}.tmp`;
       writeFileSync(tmp, text, { mode: 0o600 });
@@ -217,10 +233,7 @@ export class Mesh {
    * first attempt), the control plane, and per node the agent and ztunnel.
    * Readiness is {@link waitReady}.
    */
-  async start(
-    view: { namespaces: ClusterPlan['namespaces']; pods: readonly PodPlan[] },
-    progress: (line: string) => void,
-  ): Promise<void> {
+  async start(view: MeshView, progress: (line: string) => void): Promise<void> {
     mkdirSync(this.stateDir, { recursive: true, mode: 0o700 });
     mkdirSync(this.logDir, { recursive: true, mode: 0o700 });
     this.writeManifests(view);
@@ -265,8 +278,30 @@ export class Mesh {
     await agent.enroll(this.enrolledPod(pod));
   }
 
-  async release(pod: PodPlan): Promise<void> {
-    await this.agents.get(pod.node)?.release(podUid(pod));
+  /** `podDeleted`: the netns is about to go; ztunnel closes every socket it holds in it. */
+  async release(pod: PodPlan, opts: { podDeleted?: boolean } = {}): Promise<void> {
+    await this.agents.get(pod.node)?.release(podUid(pod), opts);
+  }
+
+  /**
+   * The mesh's hooks for a live change (cluster-changes.ts `LiveCluster`): a
+   * new enrolled pod is enrolled before its processes start (non-enrolled
+   * ones got VIP DNAT from `addPod`); a pod being deleted is released with
+   * `podDeleted` before its netns goes; an enrollment flip enrols or releases
+   * (the VIP DNAT swap around it is `applyChanges`'s).
+   */
+  liveHooks(): {
+    podAdded: (pod: PodPlan) => Promise<void>;
+    releasePod: (pod: PodPlan) => Promise<void>;
+    enrollmentChanged: (pod: PodPlan, enrolled: boolean) => Promise<void>;
+  } {
+    return {
+      podAdded: async (pod) => {
+        if (pod.enrolled) await this.enroll(pod);
+      },
+      releasePod: (pod) => this.release(pod, { podDeleted: true }),
+      enrollmentChanged: (pod, enrolled) => (enrolled ? this.enroll(pod) : this.release(pod)),
+    };
   }
 
   enrolledPod(pod: PodPlan): EnrolledPod {

@@ -23,6 +23,7 @@ import {
   type RawObject,
   resourceKey,
 } from '../kube/index.js';
+import { type LabelOverrides, withOverrides } from './labels.js';
 import { type ClusterPlan, type PodPlan, planCluster, type ServicePlan } from './topology.js';
 
 /** Kinds whose changes need pods or addresses; everything else is control-plane config. */
@@ -115,6 +116,11 @@ export interface ReconcileInput {
   previous: ManifestSet;
   /** The full new set (user directory + applied, see {@link overlayManifests}). */
   next: ManifestSet;
+  /**
+   * `ambit label` overrides, patched onto the planned namespaces and pods (so
+   * `current` must be the live plan with them): one path for label and apply.
+   */
+  labels?: LabelOverrides;
 }
 
 /**
@@ -124,12 +130,13 @@ export interface ReconcileInput {
  */
 export function reconcile(input: ReconcileInput): ClusterChanges {
   const { current } = input;
-  const plan = planCluster(input.next, {
+  const planned = planCluster(input.next, {
     runId: current.runId,
     dir: current.dir,
     nodes: current.nodes.length,
     previous: current,
   });
+  const plan = input.labels ? withOverrides(planned, input.labels) : planned;
 
   const before = new Map(current.pods.map((p) => [podKey(p), p]));
   const after = new Map(plan.pods.map((p) => [podKey(p), p]));

@@ -9,21 +9,15 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AmbitError, errorMessage } from '../core/errors.js';
 import { readManifests } from '../kube/index.js';
-import {
-  applyNft,
-  cleanupLedger,
-  deleteNftTable,
-  Ledger,
-  processStartTime,
-} from '../platform/index.js';
+import { cleanupLedger, Ledger, processStartTime } from '../platform/index.js';
 import { logger } from '../telemetry/logger.js';
 import { buildCluster, removePodEtc } from './cluster.js';
 import { runDir as runDirOf } from './config.js';
 import { LocalErrors } from './errors.js';
-import { LABELS_SIGNAL, patchLabels, readOverrides } from './labels.js';
+import { LABELS_SIGNAL } from './labels.js';
+import type { LiveApply } from './live-apply.js';
 import { Mesh } from './mesh.js';
-import { podEnrolled } from './mesh-manifests.js';
-import { SERVICE_TABLE, serviceRuleset } from './render.js';
+import { startRunnerApply } from './runner-apply.js';
 import {
   type ClusterState,
   listRuns,
@@ -33,7 +27,7 @@ import {
   writeState,
 } from './state.js';
 import { podLogPath, Supervisor } from './supervisor.js';
-import type { ClusterPlan, PodPlan } from './topology.js';
+import type { ClusterPlan } from './topology.js';
 
 const log = logger('local');
 
@@ -69,15 +63,12 @@ export async function startCluster(plan: ClusterPlan, opts: RunOptions): Promise
   const startTime = processStartTime(process.pid) ?? '';
   const createdAt = new Date().toISOString();
   const deadline = Date.now() + (opts.readyTimeoutMs ?? 60_000);
-  // Live view: labels (and so enrollment) change with `ambit label`.
-  let pods: PodPlan[] = plan.pods.map((p) => ({ ...p, labels: { ...p.labels } }));
-  let namespaces = plan.namespaces.map((n) => ({ name: n.name, labels: { ...n.labels } }));
+  // The live plan: replaced by every change `ambit apply` / `ambit label` make.
+  let live: ClusterPlan = plan;
+  const manifests = readManifests([plan.dir]);
   const mesh =
-    opts.mesh === false
-      ? undefined
-      : new Mesh(plan, runDir, ledger, logDir, readManifests([plan.dir]).objects);
-  const labels: NonNullable<ClusterState['labels']> = { applied: 0 };
-
+    opts.mesh === false ? undefined : new Mesh(plan, runDir, ledger, logDir, manifests.objects);
+  let applier: LiveApply | undefined;
   const snapshot = (): ClusterState => ({
     version: 1,
     runId: plan.runId,
@@ -89,7 +80,7 @@ export async function startCluster(plan: ClusterPlan, opts: RunOptions): Promise
     createdAt,
     fabricNetns: plan.fabricNetns,
     nodes: plan.nodes,
-    pods: pods.map((p): PodState => {
+    pods: live.pods.map((p): PodState => {
       const s = supervisor?.status(p);
       const pids = (s?.containers ?? []).flatMap((c) => (c.pid === undefined ? [] : [c.pid]));
       return {
@@ -100,68 +91,17 @@ export async function startCluster(plan: ClusterPlan, opts: RunOptions): Promise
         pids,
       };
     }),
-    services: plan.services,
-    namespaces,
+    services: live.services,
+    namespaces: live.namespaces,
     mesh: mesh?.status(),
-    labels: { ...labels },
+    labels: applier?.labelStatus() ?? { applied: 0 },
+    applied: applier?.status(),
   });
   const publish = () => writeState(runDir, snapshot());
 
-  /**
-   * Applies labels.json (see labels.ts): the control plane learns the new
-   * labels first, so a pod it is about to serve is known; then each pod whose
-   * enrollment changed swaps VIP DNAT for ztunnel capture or back. Pods keep
-   * running; conntrack keeps existing connections on their old path.
-   */
-  const applyLabels = async (): Promise<void> => {
-    const o = readOverrides(runDir);
-    const nextNs = plan.namespaces.map((n) => ({
-      name: n.name,
-      labels: patchLabels(n.labels, o.namespaces[n.name]),
-    }));
-    const nsLabels = new Map(nextNs.map((n) => [n.name, n.labels]));
-    const next = plan.pods.map((p) => {
-      const l = patchLabels(p.labels, o.pods[`${p.namespace}/${p.name}`]);
-      return { ...p, labels: l, enrolled: podEnrolled(l, nsLabels.get(p.namespace)) };
-    });
-    const before = pods;
-    namespaces = nextNs;
-    pods = next;
-    mesh?.writeManifests({ namespaces, pods });
-    const problems: string[] = [];
-    for (const [i, p] of next.entries()) {
-      const was = before[i];
-      if (!was || was.enrolled === p.enrolled) continue;
-      if (!mesh) {
-        problems.push(
-          `${p.namespace}/${p.name}: labels recorded, but this run has no mesh (--no-mesh) to ${p.enrolled ? 'enrol' : 'release'} it in`,
-        );
-        continue;
-      }
-      try {
-        if (p.enrolled) {
-          await deleteNftTable(ledger, p.netns, 'ip', SERVICE_TABLE);
-          await mesh.enroll(p);
-        } else {
-          await mesh.release(p);
-          await applyNft(ledger, p.netns, serviceRuleset(plan.services));
-        }
-        opts.progress(`${p.enrolled ? 'enrolled' : 'released'} ${p.namespace}/${p.name}`);
-      } catch (err) {
-        problems.push(`${p.namespace}/${p.name}: ${errorMessage(err)}`);
-      }
-    }
-    labels.applied = o.generation;
-    labels.error = problems.length > 0 ? problems.join('; ') : undefined;
-    publish();
-  };
-  let labelQueue = Promise.resolve();
-  const onLabelSignal = () => {
-    labelQueue = labelQueue.then(applyLabels).catch((err: unknown) => {
-      labels.error = errorMessage(err);
-      log.warn({ err }, 'applying labels failed');
-    });
-  };
+  // SIGUSR2 = "labels.json changed" (ambit label); the applier reads it with
+  // the applied manifests, so both go through one reconcile path.
+  const onLabelSignal = () => applier?.trigger();
 
   let timer: NodeJS.Timeout | undefined;
   let stopped: Promise<void> | undefined;
@@ -171,7 +111,8 @@ export async function startCluster(plan: ClusterPlan, opts: RunOptions): Promise
       process.off(LABELS_SIGNAL, onLabelSignal);
       status = 'stopping';
       publish();
-      await labelQueue;
+      applier?.close();
+      await applier?.idle();
       await supervisor?.stop();
       await mesh?.stop();
       removePodEtc(ledger.entries);
@@ -186,24 +127,25 @@ export async function startCluster(plan: ClusterPlan, opts: RunOptions): Promise
     publish();
     await buildCluster(ledger, plan, opts.progress, mesh !== undefined);
     if (mesh) {
-      await mesh.start({ namespaces, pods }, opts.progress);
+      await mesh.start(live, opts.progress);
       // Enrolled before their containers start, as the CNI plugin does:
       // a pod's first packet is already captured.
-      const enrolled = pods.filter((p) => p.enrolled);
+      const enrolled = live.pods.filter((p) => p.enrolled);
       for (const p of enrolled) await mesh.enroll(p);
       const ns = [...new Set(enrolled.map((p) => p.namespace))];
       opts.progress(
-        `enrollment: ${enrolled.length}/${pods.length} pods in the ambient mesh${ns.length > 0 ? ` (namespaces ${ns.join(', ')})` : ''}; the rest reach services through VIP DNAT`,
+        `enrollment: ${enrolled.length}/${live.pods.length} pods in the ambient mesh${ns.length > 0 ? ` (namespaces ${ns.join(', ')})` : ''}; the rest reach services through VIP DNAT`,
       );
     } else {
       opts.progress('mesh: off (--no-mesh); pods talk plain TCP, VIPs via per-pod DNAT');
     }
-    // SIGUSR2 = "labels.json changed" (ambit label); installed before any
-    // label could be written, removed on stop.
+    // Installed before any label could be written (SIGUSR2's default action
+    // would kill the runner), removed on stop.
     process.on(LABELS_SIGNAL, onLabelSignal);
-    supervisor = new Supervisor(ledger, pods, logDir);
-    supervisor.start();
-    const containers = pods.reduce((n, p) => n + p.containers.length, 0);
+    const sup = new Supervisor(ledger, live.pods, logDir);
+    supervisor = sup;
+    sup.start();
+    const containers = live.pods.reduce((n, p) => n + p.containers.length, 0);
     opts.progress(`processes: ${containers} containers started (logs in ${logDir})`);
     publish();
     let shown = -1;
@@ -228,6 +170,20 @@ export async function startCluster(plan: ClusterPlan, opts: RunOptions): Promise
       await sleep(200);
     }
     if (mesh) await mesh.waitReady(opts.progress, deadline);
+    applier = startRunnerApply({
+      runDir,
+      plan: live,
+      manifests,
+      ledger,
+      supervisor: sup,
+      mesh,
+      getPlan: () => live,
+      setPlan: (p) => {
+        live = p;
+      },
+      onApplied: publish,
+      progress: opts.progress,
+    });
     status = 'ready';
     publish();
     timer = setInterval(publish, 1000);

@@ -166,6 +166,28 @@ describe('connections', () => {
     const table = renderTable(v.headers, v.rows);
     assert.match(table, /^NODE\s+DIRECTION\s+SOURCE\s+DESTINATION\s+SOURCE-IDENTITY/);
   });
+  test('shared (in-pod) mode: each enrolled pod holds its own connections', () => {
+    const shared = (d: ZtunnelDump): ZtunnelDump => ({
+      ...d,
+      connections: [],
+      enrolled: [{ connections: d.connections ?? [] }],
+    });
+    const v = connectionsView([
+      { node: 'node-0', netns: 'ambit-r-n0', dump: shared(client) },
+      {
+        node: 'node-1',
+        netns: 'ambit-r-n1',
+        dump: { ...server, connections: [], draining: [{ connections: server.connections ?? [] }] },
+      },
+    ]);
+    assert.deepEqual(
+      v.rows.map((r) => [r[0], r[1]]),
+      [
+        ['node-0', 'outbound'],
+        ['node-1', 'inbound'],
+      ],
+    );
+  });
   test('-n matches either identity', () => {
     assert.equal(connectionsView(both, 'demo').rows.length, 2);
     assert.equal(connectionsView(both, 'legacy').rows.length, 0);

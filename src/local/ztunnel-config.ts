@@ -27,6 +27,19 @@ export interface ZtunnelDump {
   policies?: DumpPolicy[];
   certificates?: DumpCertificate[];
   connections?: DumpConnection[];
+  /** Shared (in-pod) mode: each enrolled pod's proxy keeps its own connections. */
+  enrolled?: { connections?: DumpConnection[] }[];
+  /** Pods released while their connections drain. */
+  draining?: { connections?: DumpConnection[] }[];
+}
+
+/** Every connection a ztunnel holds: its own, and (shared mode) each enrolled or draining pod's. */
+function allConnections(dump: ZtunnelDump | undefined): DumpConnection[] {
+  if (dump === undefined) return [];
+  return [
+    ...(dump.connections ?? []),
+    ...[...(dump.enrolled ?? []), ...(dump.draining ?? [])].flatMap((p) => p.connections ?? []),
+  ];
 }
 
 export interface DumpWorkload {
@@ -290,7 +303,7 @@ export function formatDuration(ms: number): string {
 export function connectionsView(dumps: readonly NodeDump[], namespace?: string): ViewResult {
   const items = dumps
     .flatMap((d) =>
-      (d.dump?.connections ?? []).map((c) => {
+      allConnections(d.dump).map((c) => {
         const [source = '', destination = ''] = c.connection.split(' -> ');
         return {
           node: d.node,

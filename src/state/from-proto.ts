@@ -8,7 +8,6 @@ import type {
   Match as PbMatch,
   StringMatch as PbStringMatch,
 } from '../gen/istio/security/authorization_pb.js';
-import { Action, Scope } from '../gen/istio/security/authorization_pb.js';
 import type {
   Address as PbAddress,
   GatewayAddress as PbGatewayAddress,
@@ -16,7 +15,12 @@ import type {
   Service as PbService,
   Workload as PbWorkload,
 } from '../gen/istio/workload/workload_pb.js';
+import { checkPort, type Fail, failer, finishWorkload } from './build.js';
+import { StateErrors } from './errors.js';
+import { bytesToIp, IpNet } from './ip.js';
+// The enums' values without loading the protobuf runtime (see proto-enums.ts).
 import {
+  Action,
   ApplicationTunnel_Protocol,
   IPFamilies,
   LoadBalancing_HealthPolicy,
@@ -24,12 +28,10 @@ import {
   LoadBalancing_Scope,
   NetworkMode as PbNetworkMode,
   WorkloadType as PbWorkloadType,
+  Scope,
   TunnelProtocol,
   WorkloadStatus,
-} from '../gen/istio/workload/workload_pb.js';
-import { checkPort, type Fail, failer, finishWorkload } from './build.js';
-import { StateErrors } from './errors.js';
-import { bytesToIp, IpNet } from './ip.js';
+} from './proto-enums.js';
 import type {
   GatewayAddress,
   LoadBalancer,

@@ -12,7 +12,7 @@ export {
   workloadFromProto,
 } from './from-proto.js';
 export { bytesToIp, formatHostPort, IpNet, ipToBytes, normalizeIp } from './ip.js';
-export { parseLocalConfig } from './local-config.js';
+// parseLocalConfig is in './local-config.js' (not re-exported: it loads yaml and zod).
 export {
   type Destination,
   ProxyState,

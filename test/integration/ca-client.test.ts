@@ -16,7 +16,8 @@ import {
   IstioCertificateService,
 } from '../../src/gen/istio/ca/ca_pb.js';
 import { grpcService } from '../../src/grpc/index.js';
-import { CaClient, SecretManager, SpiffeId } from '../../src/identity/index.js';
+import { CaClient } from '../../src/identity/ca-client.js';
+import { SecretManager, SpiffeId } from '../../src/identity/index.js';
 import { createCsr, type WorkloadCertificate } from '../../src/tls/index.js';
 import { CA_NAME, type CaFixture, DB, startCa, TD, WEB } from './ca-fixture.js';
 

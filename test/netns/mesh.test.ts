@@ -3,7 +3,13 @@
 // CLI binary, with real namespaces, control plane, ztunnels and in-pod rules.
 // Its own run root (AMBIT_RUN_DIR); `ambit down` always runs in t.after.
 import assert from 'node:assert/strict';
-import { type ChildProcess, type SpawnSyncReturns, spawn, spawnSync } from 'node:child_process';
+import {
+  type ChildProcess,
+  execFile,
+  type SpawnSyncReturns,
+  spawn,
+  spawnSync,
+} from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -202,6 +208,242 @@ test('ambit up with the mesh: demo behaviour, HBONE only on the wire, live enrol
     const back = curl('shop', 'deploy/loadgen', 'http://frontend.shop/');
     assert.equal(back.status, 0, back.stderr);
   });
+
+  // A long-lived TCP connection from a pod's netns (same identity as the pod):
+  // sends a line every 200 ms and reports what comes back and when it closes.
+  const openConn = (netns: string, host: string, port: number) => {
+    const script = `const s=require('net').connect(${port},'${host}');
+      s.on('connect',()=>console.log('open'));
+      s.on('data',(d)=>console.log('echo '+d.length));
+      s.on('close',()=>{console.log('closed');process.exit(0)});
+      s.on('error',(e)=>console.log('error '+e.code));
+      setInterval(()=>s.write('ping\\n'),200);`;
+    const proc = spawn('ip', ['netns', 'exec', netns, process.execPath, '-e', script], {
+      env: { ...process.env, NODE_V8_COVERAGE: '' },
+    });
+    const lines: string[] = [];
+    proc.stdout?.on('data', (d: Buffer) => lines.push(...d.toString().trim().split('\n')));
+    const waitFor = async (re: RegExp, ms: number): Promise<boolean> => {
+      const until = Date.now() + ms;
+      while (Date.now() < until) {
+        if (lines.some((l) => re.test(l))) return true;
+        await sleep(100);
+      }
+      return false;
+    };
+    return { proc, lines, waitFor, stop: () => proc.kill('SIGKILL') };
+  };
+  const applyText = (text: string) =>
+    spawnSync(process.execPath, [BIN, 'apply', '-f', '-'], {
+      encoding: 'utf8',
+      env,
+      input: text,
+      timeout: 90_000,
+    });
+  const ratingsPolicy = (principal: string) => `
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: ratings-allow-catalog, namespace: shop}
+spec:
+  selector: {matchLabels: {app: ratings}}
+  action: ALLOW
+  rules: [{from: [{source: {principals: ["cluster.local/ns/shop/sa/${principal}"]}}]}]
+`;
+
+  await t.test(
+    'ambit get workloads|policies|certificates|connections, then a policy change closes a live connection',
+    async () => {
+      st = runState(root);
+      const catalog = st.pods.find((p) => p.deployment === 'catalog-v1');
+      assert.ok(catalog);
+      const t0 = Date.now();
+      const phase = (what: string) => t.diagnostic(`${what} at ${Date.now() - t0} ms`);
+      const conn = openConn(catalog.netns, 'ratings.shop', 9000);
+      t.after(conn.stop);
+      try {
+        assert.ok(await conn.waitFor(/^echo/, 10_000), `no echo: ${conn.lines.join(' | ')}`);
+
+        // The four views at once: each is a CLI start (the slow part) plus one dump per node.
+        const get = (what: string) =>
+          new Promise<string>((resolve, reject) => {
+            execFile(
+              process.execPath,
+              [BIN, 'get', what, '-n', 'shop'],
+              { env, timeout: 60_000 },
+              (err, stdout, stderr) =>
+                err ? reject(new Error(`${what}: ${stderr}`)) : resolve(stdout),
+            );
+          });
+        const [workloads = '', policies = '', certs = '', conns = ''] = await Promise.all(
+          ['workloads', 'policies', 'certificates', 'connections'].map(get),
+        );
+        for (const d of ['frontend', 'catalog-v1', 'catalog-v2', 'ratings', 'loadgen']) {
+          assert.match(workloads, new RegExp(`^shop\\s+${d}-\\S+\\s.*HBONE`, 'm'), `workload ${d}`);
+        }
+        assert.match(policies, /catalog-allow-frontend/);
+        assert.match(policies, /ratings-allow-catalog/);
+        for (const sa of ['frontend', 'catalog', 'ratings', 'loadgen']) {
+          assert.match(
+            certs,
+            new RegExp(`spiffe://cluster\\.local/ns/shop/sa/${sa}\\s`),
+            `cert ${sa}`,
+          );
+        }
+        assert.match(
+          conns,
+          /cluster\.local\/ns\/shop\/sa\/catalog\s+cluster\.local\/ns\/shop\/sa\/ratings/,
+          `live catalog → ratings connection with both identities:\n${conns}`,
+        );
+
+        phase('get views done');
+        // Only frontend may reach ratings now: the live connection is closed.
+        let r = applyText(ratingsPolicy('frontend'));
+        assert.equal(r.status, 0, r.stderr);
+        assert.match(
+          r.stdout,
+          /authorizationpolicy\.security\.istio\.io\/ratings-allow-catalog configured/,
+        );
+        assert.ok(
+          await conn.waitFor(/^closed/, 15_000),
+          `not closed: ${conn.lines.slice(-5).join(' | ')}`,
+        );
+        phase('live connection closed');
+        const denied = openConn(catalog.netns, 'ratings.shop', 9000);
+        t.after(denied.stop);
+        assert.ok(await denied.waitFor(/^closed|^error/, 10_000), 'new connection not refused');
+        assert.ok(!denied.lines.some((l) => l.startsWith('echo')), 'denied connection echoed');
+
+        phase('new connection refused');
+        // Back to the demo's policy: new connections work again.
+        r = applyText(ratingsPolicy('catalog'));
+        assert.equal(r.status, 0, r.stderr);
+        let ok = false;
+        const until = Date.now() + 15_000;
+        while (!ok && Date.now() < until) {
+          const again = openConn(catalog.netns, 'ratings.shop', 9000);
+          ok = await again.waitFor(/^echo/, 2000);
+          again.stop();
+        }
+        assert.ok(ok, 'connections not allowed again');
+        phase('allowed again');
+      } finally {
+        conn.stop();
+      }
+    },
+  );
+
+  await t.test(
+    'ambit apply of a new Deployment + Service: the pod comes up enrolled, reachable over HBONE',
+    async () => {
+      const r = applyText(`
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: reviews, namespace: shop}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: reviews}}
+  template:
+    metadata: {labels: {app: reviews}}
+    spec:
+      containers:
+      - name: reviews
+        command: [node, apps/catalog.mjs]
+        env: [{name: VERSION, value: reviews-v1}]
+        ports: [{name: http, containerPort: 8080}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: reviews, namespace: shop}
+spec:
+  selector: {app: reviews}
+  ports: [{port: 80, targetPort: 8080}]
+`);
+      assert.equal(r.status, 0, r.stderr);
+      assert.match(r.stdout, /deployment\.apps\/reviews created\nservice\/reviews created/);
+      st = runState(root);
+      const pod = st.pods.find((p) => p.deployment === 'reviews');
+      assert.ok(pod?.enrolled, 'new pod in shop is enrolled');
+      assert.ok(st.mesh?.enrolled.includes(`shop/${pod.name}`));
+      const tables = spawnSync('ip', ['netns', 'exec', pod.netns, 'nft', 'list', 'tables'], {
+        encoding: 'utf8',
+      }).stdout;
+      assert.match(tables, /inet ambit-nat/);
+      assert.doesNotMatch(tables, /ambit-services/);
+
+      // Through the mesh from loadgen, and on the wire only as HBONE.
+      const loadgen = st.pods.find((p) => p.deployment === 'loadgen');
+      const node = st.nodes.find((n) => n.name === loadgen?.node);
+      assert.ok(node);
+      const out: string[] = [];
+      const cap = spawn('ip', [
+        'netns',
+        'exec',
+        node.netns,
+        'tcpdump',
+        '-i',
+        'any',
+        '-nn',
+        '-l',
+        '-q',
+        'host',
+        pod.ip,
+      ]);
+      cap.stdout?.on('data', (d: Buffer) => out.push(d.toString()));
+      await sleep(800);
+      let res: SpawnSyncReturns<string> | undefined;
+      const until = Date.now() + 20_000;
+      for (;;) {
+        res = curl('shop', 'deploy/loadgen', 'http://reviews.shop/items');
+        if (res.status === 0 || Date.now() > until) break;
+        await sleep(500);
+      }
+      await sleep(300);
+      cap.kill('SIGINT');
+      await new Promise((done) => cap.once('exit', done));
+      assert.equal(res.status, 0, res.stderr);
+      assert.match(res.stdout, /reviews-v1/);
+      assert.match(res.stdout, /200$/);
+      const pkts = out
+        .join('')
+        .split('\n')
+        .filter((l) => l.includes(` ${pod.ip}.`) || l.includes(`> ${pod.ip}.`));
+      assert.ok(pkts.length > 0, 'no packets to the new pod captured');
+      assert.deepEqual(
+        pkts.filter((l) => !/\.15008[ :]/.test(l)),
+        [],
+        'traffic to the new pod not on 15008',
+      );
+
+      const wl = ambit(['get', 'workloads', '-n', 'shop']);
+      assert.match(wl.stdout, new RegExp(`${pod.name}\\s.*HBONE`));
+    },
+  );
+
+  await t.test(
+    'ambit apply with an invalid document changes nothing (named resource, reason, exit 1)',
+    () => {
+      const before = runState(root);
+      const applied = readdirSync(join(before.runDir, 'applied'));
+      const r = applyText(`${ratingsPolicy('loadgen')}
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: broken, namespace: shop}
+spec:
+  action: MAYBE
+`);
+      assert.equal(r.status, 1, r.stdout);
+      assert.match(r.stderr, /AuthorizationPolicy shop\/broken/);
+      assert.match(r.stderr, /action/);
+      assert.match(r.stderr, /nothing was applied/);
+      assert.deepEqual(
+        readdirSync(join(before.runDir, 'applied')),
+        applied,
+        'something was stored',
+      );
+      assert.equal(runState(root).applied?.seq, before.applied?.seq);
+    },
+  );
 
   await t.test(
     'ztunnel kill -9: restarted by the runner, pods keep their rules, traffic resumes',

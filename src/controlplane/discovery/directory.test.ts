@@ -75,3 +75,36 @@ test('manifest directory: edits, additions and deletions show up as new snapshot
   rmSync(join(dir, 'shop'), { recursive: true });
   await until(() => store.snapshot().resources.length === 0, 'deleted directory');
 });
+
+test('manifest directory: every atomic replacement (temp + rename) is seen, also in a new subdirectory', async (t) => {
+  const { mkdirSync, renameSync } = await import('node:fs');
+  const dir = mkdtempSync(join(tmpdir(), 'ambit-cp-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const store = new ConfigStore();
+  const src = new ManifestDirectorySource(store, dir, { debounceMs: 30 });
+  t.after(() => src.close());
+  const sa = (d: string, n: number) => {
+    const path = join(d, 'sa.yaml');
+    writeFileSync(
+      `${path}.tmp`,
+      `apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: sa${n}, namespace: shop}\n`,
+    );
+    renameSync(`${path}.tmp`, path);
+  };
+  sa(dir, 0);
+  src.start();
+  // Node 20's recursive watch reports only the first replacement of a file.
+  for (let n = 1; n <= 4; n++) {
+    sa(dir, n);
+    await until(() => names(store, 'ServiceAccount').includes(`shop/sa${n}`), `replacement ${n}`);
+  }
+  mkdirSync(join(dir, 'sub'));
+  await sleep(100); // the new directory's watcher comes with the rescan its creation triggers
+  for (let n = 5; n <= 6; n++) {
+    sa(join(dir, 'sub'), n);
+    await until(
+      () => names(store, 'ServiceAccount').includes(`shop/sa${n}`),
+      `sub replacement ${n}`,
+    );
+  }
+});

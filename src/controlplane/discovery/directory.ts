@@ -1,12 +1,17 @@
 /**
  * Watches a directory of manifests and keeps a ConfigStore in step with it:
  * each file is one origin; a changed file replaces what it defined, a deleted
- * file removes it. fs.watch (recursive) events are debounced and followed by
- * a full rescan, because watch events are hints (coalesced, renamed, missing
- * on some editors' save-by-rename), not a reliable change log.
+ * file removes it. fs.watch events are debounced and followed by a full
+ * rescan, because watch events are hints (coalesced, renamed, missing on some
+ * editors' save-by-rename), not a reliable change log.
+ *
+ * One non-recursive watcher per directory, not `{recursive: true}`: Node 20's
+ * recursive watch on Linux watches each file's inode, so after a file is
+ * replaced by rename (every atomic writer: editors, the local runner) it
+ * reports that file's first replacement and none after.
  */
-import { type FSWatcher, readFileSync, watch } from 'node:fs';
-import { resolve } from 'node:path';
+import { type Dirent, type FSWatcher, readdirSync, readFileSync, watch } from 'node:fs';
+import { join, resolve } from 'node:path';
 import type { Drain } from '../../core/index.js';
 import { errorMessage } from '../../core/index.js';
 import { manifestFiles, parseManifestText } from '../../kube/index.js';
@@ -25,7 +30,9 @@ export interface ManifestDirectoryOptions {
 export class ManifestDirectorySource {
   readonly dir: string;
   private readonly debounceMs: number;
-  private watcher: FSWatcher | undefined;
+  /** Directory → its watcher; kept in step with the tree on every rescan. */
+  private readonly watchers = new Map<string, FSWatcher>();
+  private watching = false;
   private timer: NodeJS.Timeout | undefined;
   /** file → last text read, to skip files that did not change. */
   private readonly texts = new Map<string, string>();
@@ -53,17 +60,51 @@ export class ManifestDirectorySource {
 
   /** Reads the directory once and starts watching it. */
   start(): void {
+    this.watching = true;
     this.rescan();
-    this.watcher = watch(this.dir, { recursive: true }, () => this.schedule());
-    this.watcher.on('error', (err) => {
-      log.warn({ err, dir: this.dir }, 'manifest watch failed; rescanning');
-      this.schedule();
-    });
+  }
+
+  /** Watches every directory of the tree (new ones appear as an event on their parent). */
+  private syncWatchers(): void {
+    if (!this.watching) return;
+    const dirs = new Set<string>();
+    const walk = (d: string): void => {
+      dirs.add(d);
+      let entries: Dirent[];
+      try {
+        entries = readdirSync(d, { withFileTypes: true });
+      } catch {
+        return;
+      }
+      for (const e of entries) if (e.isDirectory()) walk(join(d, e.name));
+    };
+    walk(this.dir);
+    for (const [d, w] of this.watchers) {
+      if (dirs.has(d)) continue;
+      w.close();
+      this.watchers.delete(d);
+    }
+    for (const d of dirs) {
+      if (this.watchers.has(d)) continue;
+      try {
+        const w = watch(d, () => this.schedule());
+        w.on('error', (err) => {
+          log.warn({ err, dir: d }, 'manifest watch failed; rescanning');
+          w.close();
+          this.watchers.delete(d);
+          this.schedule();
+        });
+        this.watchers.set(d, w);
+      } catch (err) {
+        log.warn({ dir: d, err: errorMessage(err) }, 'cannot watch manifest directory');
+      }
+    }
   }
 
   /** Re-reads every manifest file now. */
   rescan(): void {
     this.scans++;
+    this.syncWatchers();
     let files: string[];
     try {
       files = manifestFiles([this.dir]);
@@ -95,14 +136,15 @@ export class ManifestDirectorySource {
   close(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
-    this.watcher?.close();
-    this.watcher = undefined;
+    this.watching = false;
+    for (const w of this.watchers.values()) w.close();
+    this.watchers.clear();
     this.unregister?.();
     this.unregister = undefined;
   }
 
   private schedule(): void {
-    if (!this.watcher) return;
+    if (!this.watching) return;
     if (this.timer) clearTimeout(this.timer);
     this.timer = setTimeout(() => {
       this.timer = undefined;
