@@ -87,7 +87,7 @@ export function stepsFor(
       (k) => `${count(converted, k)} ${k}`,
     );
     steps.push(
-      `Apply ${dir}/${ns}.yaml with \`ambit apply -f ${dir}/${ns}.yaml\`${kinds.length ? ` (${kinds.join(', ')})` : ''}.`,
+      `Apply ${dir}/manifests/${ns}.yaml with \`ambit apply -f ${dir}/manifests/${ns}.yaml\`${kinds.length ? ` (${kinds.join(', ')})` : ''}.`,
     );
   }
   if (plan.optOut.length > 0) {

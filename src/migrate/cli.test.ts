@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { parseManifestText } from '../kube/index.js';
+import { parseManifestText, parseResources, readManifests } from '../kube/index.js';
 import { schemaError } from './models.js';
 
 const root = new URL('../..', import.meta.url).pathname;
@@ -54,7 +54,10 @@ test('migrate convert writes valid per-namespace YAML, reports and samples', (t)
   const r = ambit('convert', '-f', fixtures, '-f', broken, '-o', dir);
   assert.equal(r.code, 2, r.err); // bookinfo is blocked; everything is still written
   assert.match(r.out, /wrote .*shop\.yaml/);
-  const set = parseManifestText(readFileSync(join(dir, 'shop.yaml'), 'utf8'), 'shop.yaml');
+  const set = parseManifestText(
+    readFileSync(join(dir, 'manifests', 'shop.yaml'), 'utf8'),
+    'shop.yaml',
+  );
   assert.deepEqual(set.problems, []);
   for (const { object } of set.objects) assert.equal(schemaError(object), undefined);
   assert.match(readFileSync(join(dir, 'report.md'), 'utf8'), /fault injection/);
@@ -63,6 +66,16 @@ test('migrate convert writes valid per-namespace YAML, reports and samples', (t)
     samples: unknown[];
   }[];
   assert.ok(samples.some((s) => s.virtualService === 'shop/catalog' && s.samples.length > 4));
+  // What `ambit apply -f DIR/manifests` checks first: every document is one the
+  // mesh accepts (the reports beside it are not read as documents).
+  const applied = readManifests([join(dir, 'manifests')]);
+  assert.deepEqual(applied.problems, []);
+  const parsed = parseResources(applied.objects);
+  assert.deepEqual(
+    parsed.rejected.map((r) => `${r.source.file}: ${r.reason}`),
+    [],
+  );
+  assert.ok(parsed.resources.some((r) => r.resource.kind === 'HTTPRoute'));
 });
 
 test('migrate cost: saving from Node objects in the input; --nodes required otherwise', () => {

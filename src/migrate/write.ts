@@ -27,6 +27,14 @@ export function samplesDocument(c: Conversion): unknown {
   }));
 }
 
+/**
+ * Where the manifests go inside the output directory. Apart from the reports
+ * (report.json and samples.json are JSON, which `ambit apply -f` and
+ * `kubectl apply -f` would read as documents), so `apply -f DIR/manifests`
+ * takes the whole conversion.
+ */
+export const MANIFESTS_DIR = 'manifests';
+
 /** Returns the files written, relative to `dir`. */
 export function writeConversion(
   dir: string,
@@ -35,7 +43,7 @@ export function writeConversion(
 ): string[] {
   const files: [string, string][] = [];
   for (const ns of c.namespaces) {
-    if (ns.objects.length > 0) files.push([`${ns.name}.yaml`, toYaml(ns.objects)]);
+    if (ns.objects.length > 0) files.push([`${MANIFESTS_DIR}/${ns.name}.yaml`, toYaml(ns.objects)]);
   }
   files.push(['report.md', convertMarkdown(c, problems)]);
   files.push([
@@ -44,7 +52,7 @@ export function writeConversion(
   ]);
   files.push(['samples.json', `${JSON.stringify(samplesDocument(c), null, 2)}\n`]);
   try {
-    mkdirSync(dir, { recursive: true });
+    mkdirSync(join(dir, MANIFESTS_DIR), { recursive: true });
     for (const [name, text] of files) writeFileSync(join(dir, name), text);
   } catch (err) {
     throw new AmbitError(MigrateErrors.OUTPUT_WRITE, `cannot write ${dir}: ${String(err)}`, {
