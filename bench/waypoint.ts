@@ -4,7 +4,7 @@
 // The waypoint is fed plain TCP here (no HBONE, which haproxy cannot speak),
 // so the comparison is of the HTTP engines; HBONE costs are in bench/hbone-throughput.ts.
 //
-//   node --import tsx bench/waypoint.ts [--seconds 10] [--rps 1000] [--connections 10]
+//   node --import tsx bench/waypoint.ts [--seconds 10] [--rps 1000] [--connections 10] [--dist] [--prof DIR]
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
@@ -17,59 +17,6 @@ const arg = (name: string, d: number) => {
   const i = process.argv.indexOf(`--${name}`);
   return i > 0 ? Number(process.argv[i + 1]) : d;
 };
-
-/** Child mode: the waypoint engine on `port`, forwarding to the backend over TCP. */
-async function serve(port: number, backend: number): Promise<void> {
-  const { create } = await import('@bufbuild/protobuf');
-  const { ServiceEndpointsSchema, WaypointServiceSchema } = await import(
-    '../src/gen/ambit/waypoint_pb.js'
-  );
-  const { ConfigStore, WaypointProxy } = await import('../src/waypoint/index.js');
-  const { logs } = await import('../src/telemetry/index.js');
-  logs.configure({ level: 'warn' });
-  process.on('SIGTERM', () => process.exit(0));
-  const store = new ConfigStore();
-  const ns = 'bench';
-  const hostname = 'backend.bench.svc.cluster.local';
-  store.applyServices([
-    create(WaypointServiceSchema, {
-      name: 'backend',
-      namespace: ns,
-      hostname,
-      ports: [{ port: 80, name: 'http', appProtocol: 'http' }],
-    }),
-  ]);
-  store.applyEndpoints([
-    create(ServiceEndpointsSchema, {
-      name: 'backend',
-      namespace: ns,
-      hostname,
-      endpoints: [
-        {
-          workloadUid: 'b',
-          address: new Uint8Array([127, 0, 0, 1]),
-          ports: { 80: backend },
-          healthy: true,
-        },
-      ],
-    }),
-  ]);
-  const proxy = new WaypointProxy({
-    store,
-    connector: {
-      connect: (t) =>
-        new Promise((resolve, reject) => {
-          const s = net.connect(t.port, t.endpoint.address, () => resolve(s));
-          s.once('error', reject);
-        }),
-    },
-  });
-  net
-    .createServer({ noDelay: true }, (s) =>
-      proxy.handle(s, { service: `${ns}/${hostname}`, port: 80, sourceIp: '127.0.0.1' }),
-    )
-    .listen(port, '127.0.0.1', () => process.send?.('ready'));
-}
 
 function cpuMs(pid: number): number {
   const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
@@ -137,10 +84,6 @@ async function measure(name: string, port: number, pid: number | undefined): Pro
 }
 
 async function main(): Promise<void> {
-  if (process.argv[2] === '--serve') {
-    await serve(Number(process.argv[3]), Number(process.argv[4]));
-    return;
-  }
   const body = Buffer.alloc(64, 'x');
   const backend = http.createServer((_req, res) => {
     res.setHeader('content-length', body.length);
@@ -152,15 +95,23 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'ambit-bench-wp-'));
   try {
     const wport = await freePort();
+    // --dist: the compiled build under plain node, as `ambit waypoint run`
+    // runs it (build: npx tsc -p tsconfig.build.json); default: src via tsx.
+    // --prof DIR: V8 CPU profile of the waypoint child, written on exit.
+    const dist = process.argv.includes('--dist');
+    const profIdx = process.argv.indexOf('--prof');
+    const prof =
+      profIdx > 0 ? ['--cpu-prof', '--cpu-prof-dir', process.argv[profIdx + 1] as string] : [];
     const wp = spawn(
       process.execPath,
       [
-        '--import',
-        'tsx',
-        new URL(import.meta.url).pathname,
-        '--serve',
+        ...prof,
+        ...(dist ? [] : ['--import', 'tsx']),
+        new URL('./waypoint-serve.mjs', import.meta.url).pathname,
         String(wport),
         String(bport),
+        '--root',
+        dist ? 'dist' : 'src',
       ],
       {
         stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
@@ -210,6 +161,8 @@ async function main(): Promise<void> {
       );
   } finally {
     for (const c of children) if (c.exitCode === null) c.kill();
+    // Let the waypoint child exit cleanly (its CPU profile is written on exit).
+    await new Promise((r) => (children[0]?.exitCode === null ? children[0].once('exit', r) : r(0)));
     backend.close();
     rmSync(dir, { recursive: true, force: true });
   }

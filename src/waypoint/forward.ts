@@ -113,8 +113,14 @@ export async function forward(
   const protocol = String(down.headers['content-type'] ?? '').startsWith('application/grpc')
     ? 'grpc'
     : 'http';
-  const trace = nextTraceparent(headerValue(down.headers, 'traceparent'));
-  const span = startSpan(`${conn.service}:${conn.port}/*`, { traceparent: trace.traceparent });
+  const incoming = headerValue(down.headers, 'traceparent');
+  const trace = nextTraceparent(incoming);
+  // A span only when the caller sampled the trace: an unsampled request (or
+  // one without trace context) costs no OpenTelemetry work at all.
+  const span =
+    trace.sampled && incoming
+      ? startSpan(`${conn.service}:${conn.port}/*`, { traceparent: incoming })
+      : undefined;
   const ex: Exchange = { status: 0, flags: '-', responseBytes: 0, requestBytes: 0 };
   const reply = (
     status: number,
@@ -148,7 +154,7 @@ export async function forward(
     if (ex.status === 0)
       reply(503, 'DC', 'upstream connect error or disconnect/reset before headers');
   } finally {
-    endSpan(span, ex.status);
+    if (span) endSpan(span, ex.status);
     rt.metrics?.recordRequest({
       ...(conn.peerIdentity ? { sourcePrincipal: conn.peerIdentity } : {}),
       sourceIp: conn.sourceIp,
@@ -174,6 +180,8 @@ function splitOnce(s: string, sep: string): [string, string] {
   const i = s.indexOf(sep);
   return i < 0 ? [s, ''] : [s.slice(0, i), s.slice(i + 1)];
 }
+
+const EMPTY = Buffer.alloc(0);
 
 type Reply = (status: number, flags: string, body: string, headers?: OutgoingHttpHeaders) => void;
 
@@ -248,7 +256,14 @@ async function pipeline(
   head.headers.host = head.authority;
   head.headers.traceparent = req.traceparent;
   if (head.headers['x-request-id'] === undefined) head.headers['x-request-id'] = randomUUID();
-  const body: BufferedBody = await readBody(down.stream, RETRY_BODY_LIMIT);
+  // An HTTP/1.1 request without content-length or transfer-encoding has no
+  // body (RFC 9112 §6.3): skip the buffering machinery for it.
+  const body: BufferedBody =
+    down.httpVersionMajor === 1 &&
+    down.headers['transfer-encoding'] === undefined &&
+    (down.headers['content-length'] === undefined || down.headers['content-length'] === '0')
+      ? EMPTY
+      : await readBody(down.stream, RETRY_BODY_LIMIT);
   ex.requestBytes = Buffer.isBuffer(body)
     ? body.length
     : body.head.reduce((s, b) => s + b.length, 0);
@@ -335,7 +350,7 @@ async function send(
     ex.upstream = `${ep.address}:${ep.ports.get(target.port) ?? target.port}`;
     ex.destinationPrincipal = ep.identity || undefined;
     const result = await sendAttempt(
-      rt.connector,
+      rt.pool,
       {
         service: target.service,
         servicePort: target.port,
@@ -472,7 +487,7 @@ async function mirror(
   try {
     const host = String(head.headers.host ?? '');
     const r = await sendAttempt(
-      rt.connector,
+      rt.pool,
       {
         service: m.service,
         servicePort: m.port,

@@ -258,6 +258,27 @@ describe('waypoint engine (real sockets)', () => {
     assert.equal(body, 'v2');
   });
 
+  it('keeps upstream connections alive; an app closing idle ones is not a 503', async (t) => {
+    let conns = 0;
+    const s = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => res.end('ok'));
+    });
+    s.on('connection', () => conns++);
+    const port = await listen(t, s);
+    const w = await waypoint(t, { ports: [{ port: 80, name: 'http' }] }, [
+      endpoints('catalog', [port]),
+    ]);
+    for (let i = 0; i < 20; i++) assert.equal((await w.get('/a')).status, 200);
+    assert.equal(conns, 1, 'sequential requests reuse one upstream connection');
+    for (let i = 0; i < 5; i++) {
+      s.closeIdleConnections();
+      const r = await w.get('/b');
+      assert.equal(r.status, 200, r.body);
+    }
+    assert.ok(conns >= 2, 'connections the app closed were replaced');
+  });
+
   it('retries a failing endpoint and succeeds', async (t) => {
     const bad = await upstream(t, reply('bad', 503));
     const good = await upstream(t, reply('good'));

@@ -36,11 +36,13 @@ import {
 } from './resilience/index.js';
 import type { Runtime } from './runtime.js';
 import type { Locality } from './types.js';
-import type { UpstreamConnector } from './upstream.js';
+import { type UpstreamConnector, UpstreamPool, type UpstreamPoolOptions } from './upstream.js';
 
 export interface WaypointProxyOptions {
   readonly store: ConfigStore;
   readonly connector: UpstreamConnector;
+  /** Upstream keep-alive limits. */
+  readonly upstreamPool?: UpstreamPoolOptions;
   readonly metrics?: WaypointMetrics;
   /** The waypoint's own locality, for locality-preferring LB. */
   readonly locality?: Locality;
@@ -80,6 +82,7 @@ export class WaypointProxy {
     this.rt = {
       store: opts.store,
       connector: opts.connector,
+      pool: new UpstreamPool(opts.connector, opts.upstreamPool),
       breakers: new CircuitBreakers(),
       outlier: new OutlierDetector(clock),
       limiter: new RateLimiter(clock),
@@ -259,6 +262,7 @@ export class WaypointProxy {
 
   /** Closes every downstream connection (use with Drain for graceful shutdown). */
   close(): void {
+    this.rt.pool.close();
     for (const s of this.open) s.destroy();
     this.open.clear();
     this.h1.closeAllConnections();

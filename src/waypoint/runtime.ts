@@ -13,11 +13,13 @@ import type {
   RateLimiter,
 } from './resilience/index.js';
 import type { Locality } from './types.js';
-import type { UpstreamConnector } from './upstream.js';
+import type { UpstreamConnector, UpstreamPool } from './upstream.js';
 
 export interface Runtime {
   readonly store: ConfigStore;
   readonly connector: UpstreamConnector;
+  /** Keep-alive upstream connections (HTTP/1.1 agents, HTTP/2 sessions). */
+  readonly pool: UpstreamPool;
   readonly breakers: CircuitBreakers;
   readonly outlier: OutlierDetector;
   readonly limiter: RateLimiter;

@@ -1,14 +1,20 @@
 /**
- * One upstream attempt: open a stream through the injected connector (the
+ * Upstream attempts: open streams through the injected connector (the
  * waypoint binary: HBONE to the endpoint's ztunnel; tests: plain TCP), send
  * the request as HTTP/1.1 or as h2c (gRPC and other HTTP/2 traffic), and
  * resolve once response headers arrive.
  *
- * Every attempt gets its own stream: with HBONE that is one CONNECT on a
- * pooled mTLS session, so there is no per-request handshake to amortise and
- * no upstream keep-alive state to get wrong across retries.
+ * Connections are kept alive per (endpoint, port, protocol), as Envoy's
+ * upstream pools do: a new TCP handshake (or a new HBONE CONNECT stream plus
+ * its 200) per request cost more CPU than the whole L7 pipeline. HTTP/1.1
+ * goes through a bounded keep-alive `http.Agent` whose sockets come from the
+ * connector; HTTP/2 multiplexes every request on one session per key. A
+ * request that fails on a reused keep-alive connection before any response
+ * (the app closed it while idle) is sent once more on a fresh connection when
+ * its body is replayable, so keep-alive never surfaces as a spurious 503.
  */
 import {
+  Agent,
   request as httpRequest,
   type IncomingHttpHeaders,
   type IncomingMessage,
@@ -69,28 +75,194 @@ export type AttemptResult =
       readonly error?: unknown;
     };
 
+/** Keep-alive limits per upstream key. */
+export interface UpstreamPoolOptions {
+  /** Open HTTP/1.1 connections per key; more requests queue. Default 256. */
+  readonly maxSockets?: number;
+  /** Idle HTTP/1.1 connections kept per key. Default 32. */
+  readonly maxIdle?: number;
+  /** Idle time before a pooled connection or HTTP/2 session closes, ms. Default 30000. */
+  readonly idleTimeoutMs?: number;
+}
+
+/** Errors from the connector (not from the exchange), so they classify as connect-failure. */
+const connectErrors = new WeakSet<object>();
+
+/** An `http.Agent` whose sockets come from the connector (see ownedWrites for non-sockets). */
+class ConnectorAgent extends Agent {
+  constructor(
+    private readonly open: (signal: AbortSignal) => Promise<Duplex>,
+    idleTimeoutMs: number,
+    opts: { maxSockets: number; maxFreeSockets: number },
+  ) {
+    super({ keepAlive: true, timeout: idleTimeoutMs, scheduling: 'lifo', ...opts });
+  }
+
+  /** The per-attempt signal for the dial (set by sendH1 right before the request). */
+  signal: AbortSignal | undefined;
+
+  override createConnection(
+    _opts: unknown,
+    cb?: (err: Error | null, socket: Duplex) => void,
+  ): Duplex | undefined {
+    this.dial(cb ?? (() => {}));
+    return undefined;
+  }
+
+  /** Opens a connection through the connector (pooled or not, per caller). */
+  dial(cb: (err: Error | null, socket: Duplex) => void): void {
+    const signal = this.signal ?? AbortSignal.timeout(10_000);
+    this.open(signal).then(
+      (s) => cb(null, ownedWrites(s)),
+      (err: unknown) => {
+        const e = err instanceof Error ? err : new Error(String(err));
+        connectErrors.add(e);
+        cb(e, undefined as never);
+      },
+    );
+  }
+
+  /** No open and no idle connections. */
+  get empty(): boolean {
+    return (
+      Object.keys(this.sockets).length === 0 &&
+      Object.keys(this.freeSockets).length === 0 &&
+      Object.keys(this.requests).length === 0
+    );
+  }
+}
+
+interface H2Entry {
+  session?: ClientHttp2Session;
+  pending?: Promise<ClientHttp2Session>;
+}
+
+/**
+ * Keep-alive upstream connections per (endpoint, target port, protocol).
+ * Unused keys are swept when the map grows, so endpoint churn does not leak.
+ */
+export class UpstreamPool {
+  private readonly h1 = new Map<string, ConnectorAgent>();
+  private readonly h2 = new Map<string, H2Entry>();
+  private readonly maxSockets: number;
+  private readonly maxIdle: number;
+  private readonly idleTimeoutMs: number;
+  private closed = false;
+
+  constructor(
+    private readonly connector: UpstreamConnector,
+    opts: UpstreamPoolOptions = {},
+  ) {
+    this.maxSockets = opts.maxSockets ?? 256;
+    this.maxIdle = opts.maxIdle ?? 32;
+    this.idleTimeoutMs = opts.idleTimeoutMs ?? 30_000;
+  }
+
+  private static key(t: UpstreamTarget): string {
+    return `${t.endpoint.uid}|${t.endpoint.address}|${t.port}`;
+  }
+
+  agent(target: UpstreamTarget): ConnectorAgent {
+    const key = UpstreamPool.key(target);
+    let a = this.h1.get(key);
+    if (!a) {
+      if (this.h1.size >= 64)
+        for (const [k, v] of this.h1)
+          if (v.empty) {
+            v.destroy();
+            this.h1.delete(k);
+          }
+      a = new ConnectorAgent(
+        (signal) => this.connector.connect(target, signal),
+        this.idleTimeoutMs,
+        { maxSockets: this.maxSockets, maxFreeSockets: this.maxIdle },
+      );
+      this.h1.set(key, a);
+    }
+    return a;
+  }
+
+  /** A live HTTP/2 session to the target, opening one if needed. */
+  async session(
+    target: UpstreamTarget,
+    authority: string,
+    signal: AbortSignal,
+  ): Promise<ClientHttp2Session> {
+    const key = UpstreamPool.key(target);
+    let e = this.h2.get(key);
+    if (e?.session && !e.session.closed && !e.session.destroyed) return e.session;
+    if (e?.pending !== undefined) return e.pending;
+    if (!e) {
+      if (this.h2.size >= 64)
+        for (const [k, v] of this.h2) if (!v.session && !v.pending) this.h2.delete(k);
+      e = {};
+      this.h2.set(key, e);
+    }
+    const entry = e;
+    entry.session = undefined;
+    const pending = (async () => {
+      let socket: Duplex;
+      try {
+        socket = await this.connector.connect(target, signal);
+      } catch (err) {
+        const error = err instanceof Error ? err : new Error(String(err));
+        connectErrors.add(error);
+        throw error;
+      }
+      const session = h2connect(`http://${authority}`, { createConnection: () => socket as never });
+      const forget = () => {
+        if (entry.session === session) entry.session = undefined;
+      };
+      session.on('error', forget);
+      session.on('close', forget);
+      session.on('goaway', forget);
+      session.setTimeout(this.idleTimeoutMs, () => session.close());
+      // Pooled idle sessions must not keep the process alive.
+      session.unref();
+      if (this.closed) session.destroy();
+      return session;
+    })();
+    entry.pending = pending;
+    try {
+      entry.session = await pending;
+      return entry.session;
+    } finally {
+      entry.pending = undefined;
+    }
+  }
+
+  /** Closes every pooled connection (waypoint shutdown). */
+  close(): void {
+    this.closed = true;
+    for (const a of this.h1.values()) a.destroy();
+    this.h1.clear();
+    for (const e of this.h2.values()) e.session?.destroy();
+    this.h2.clear();
+  }
+}
+
 /** Sends one attempt. `signal` aborts it (per-try or request timeout). */
 export async function sendAttempt(
-  connector: UpstreamConnector,
+  pool: UpstreamPool,
   target: UpstreamTarget,
   req: UpstreamRequest,
   signal: AbortSignal,
 ): Promise<AttemptResult> {
-  let socket: Duplex;
-  try {
-    socket = await connector.connect(target, signal);
-  } catch (error) {
-    return {
-      kind: 'failed',
-      outcome: signal.aborted ? { kind: 'timeout' } : { kind: 'connect-failure' },
-      error,
-    };
-  }
-  if (signal.aborted) {
-    socket.destroy();
-    return { kind: 'failed', outcome: { kind: 'timeout' } };
-  }
-  return req.protocol === 'h2' ? sendH2(socket, req, signal) : sendH1(socket, req, signal);
+  if (signal.aborted) return { kind: 'failed', outcome: { kind: 'timeout' } };
+  if (req.protocol === 'h2') return sendH2(pool, target, req, signal);
+  const first = await sendH1(pool.agent(target), req, signal);
+  // A keep-alive connection the app closed while idle fails before any
+  // response; a replayable request goes once more on a fresh connection.
+  if (first.kind === 'failed' && first.reused && Buffer.isBuffer(req.body) && !signal.aborted)
+    return sendH1(pool.agent(target), req, signal, true);
+  return first;
+}
+
+function failure(signal: AbortSignal, error: unknown): Extract<AttemptResult, { kind: 'failed' }> {
+  if (signal.aborted) return { kind: 'failed', outcome: { kind: 'timeout' }, error };
+  if (error && typeof error === 'object' && connectErrors.has(error))
+    return { kind: 'failed', outcome: { kind: 'connect-failure' }, error };
+  return { kind: 'failed', outcome: { kind: 'reset' }, error };
 }
 
 function writeBody(req: UpstreamRequest, out: NodeJS.WritableStream): void {
@@ -124,28 +296,77 @@ export function ownedWrites(inner: Duplex): Duplex {
       cb(err);
     },
   });
+  // node:http's client and Agent treat their stream as a net.Socket
+  // (keep-alive pooling calls setTimeout/setKeepAlive/ref/unref): give the
+  // tunnel stream those, with an idle timer that any traffic re-arms.
+  let idleMs = 0;
+  let timer: NodeJS.Timeout | undefined;
+  const arm = () => {
+    if (timer) clearTimeout(timer);
+    timer = undefined;
+    if (idleMs > 0 && !d.destroyed) {
+      timer = setTimeout(() => d.emit('timeout'), idleMs);
+      timer.unref();
+    }
+  };
+  Object.assign(d, {
+    timeout: 0,
+    setTimeout(ms: number, cb?: () => void) {
+      idleMs = ms;
+      (d as unknown as { timeout: number }).timeout = ms;
+      if (cb) d.once('timeout', cb);
+      arm();
+      return d;
+    },
+    setKeepAlive: () => d,
+    setNoDelay: () => d,
+    ref: () => d,
+    unref: () => d,
+  });
+  const write = d.write.bind(d);
+  d.write = ((...args: Parameters<Duplex['write']>) => {
+    if (idleMs > 0) arm();
+    return write(...args);
+  }) as Duplex['write'];
   inner.on('data', (c: Buffer) => {
+    if (idleMs > 0) arm();
     if (!d.push(c)) inner.pause();
   });
   inner.on('end', () => d.push(null));
   inner.on('error', (err) => d.destroy(err));
   inner.on('close', () => {
+    if (timer) clearTimeout(timer);
     if (!d.destroyed) d.destroy();
   });
   return d;
 }
 
-function sendH1(tunnel: Duplex, req: UpstreamRequest, signal: AbortSignal): Promise<AttemptResult> {
-  const socket = ownedWrites(tunnel);
-  return new Promise<AttemptResult>((resolve) => {
+function sendH1(
+  agent: ConnectorAgent,
+  req: UpstreamRequest,
+  signal: AbortSignal,
+  fresh = false,
+): Promise<AttemptResult & { reused?: boolean }> {
+  return new Promise((resolve) => {
+    agent.signal = signal;
     const out = httpRequest({
       method: req.method,
       path: req.path,
       headers: req.headers,
-      createConnection: () => socket as never,
-    });
+      // The retry after a stale keep-alive connection must not pick another
+      // idle one: it dials a connection of its own, closed after the exchange.
+      ...(fresh
+        ? {
+            createConnection: (_o: unknown, cb: (err: Error | null, s: Duplex) => void) => {
+              agent.dial(cb);
+              return undefined;
+            },
+          }
+        : { agent }),
+    } as never);
+    agent.signal = undefined;
     let settled = false;
-    const settle = (r: AttemptResult) => {
+    const settle = (r: AttemptResult & { reused?: boolean }) => {
       if (settled) return;
       settled = true;
       signal.removeEventListener('abort', onAbort);
@@ -153,14 +374,11 @@ function sendH1(tunnel: Duplex, req: UpstreamRequest, signal: AbortSignal): Prom
     };
     const onAbort = () => {
       out.destroy();
-      socket.destroy();
       settle({ kind: 'failed', outcome: { kind: 'timeout' } });
     };
     signal.addEventListener('abort', onAbort, { once: true });
-    out.on('error', (error) => settle({ kind: 'failed', outcome: { kind: 'reset' }, error }));
+    out.on('error', (error) => settle({ ...failure(signal, error), reused: out.reusedSocket }));
     out.on('response', (res: IncomingMessage) => {
-      // The tunnel carries exactly one exchange; close it when the body is done.
-      res.once('end', () => socket.end());
       settle({
         kind: 'response',
         res: {
@@ -169,10 +387,7 @@ function sendH1(tunnel: Duplex, req: UpstreamRequest, signal: AbortSignal): Prom
           body: res,
           trailers: () => res.trailers,
         },
-        abort: () => {
-          out.destroy();
-          socket.destroy();
-        },
+        abort: () => out.destroy(),
       });
     });
     writeBody(req, out);
@@ -189,64 +404,62 @@ const H2_DROP = new Set([
   'upgrade',
 ]);
 
-function sendH2(socket: Duplex, req: UpstreamRequest, signal: AbortSignal): Promise<AttemptResult> {
-  return new Promise<AttemptResult>((resolve) => {
-    const authority = String(req.headers.host ?? 'localhost');
-    let session: ClientHttp2Session;
-    let stream: ClientHttp2Stream | undefined;
-    let settled = false;
-    const settle = (r: AttemptResult) => {
-      if (settled) return;
-      settled = true;
-      signal.removeEventListener('abort', onAbort);
-      resolve(r);
-    };
-    const kill = () => {
-      stream?.close(h2c.NGHTTP2_CANCEL);
-      session.destroy();
-      socket.destroy();
-    };
-    const onAbort = () => {
-      kill();
-      settle({ kind: 'failed', outcome: { kind: 'timeout' } });
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-    try {
-      session = h2connect(`http://${authority}`, { createConnection: () => socket as never });
-    } catch (error) {
-      socket.destroy();
-      settle({ kind: 'failed', outcome: { kind: 'connect-failure' }, error });
-      return;
-    }
-    session.on('error', (error) => settle({ kind: 'failed', outcome: { kind: 'reset' }, error }));
-    const headers: OutgoingHttpHeaders = {
-      ':method': req.method,
-      ':path': req.path,
-      ':authority': authority,
-      ':scheme': 'http',
-    };
-    for (const [k, v] of Object.entries(req.headers)) if (!H2_DROP.has(k)) headers[k] = v;
-    const s = session.request(headers, { endStream: false });
-    stream = s;
-    let trailers: IncomingHttpHeaders | undefined;
-    s.on('trailers', (t: IncomingHttpHeaders) => {
-      trailers = t;
-    });
-    s.on('error', (error) => settle({ kind: 'failed', outcome: { kind: 'reset' }, error }));
-    s.on('close', () => {
-      session.close();
-      settle({ kind: 'failed', outcome: { kind: 'reset' } });
-    });
-    s.on('response', (h) => {
-      const statusCode = Number(h[':status'] ?? 502);
-      const out: IncomingHttpHeaders = {};
-      for (const [k, v] of Object.entries(h)) if (!k.startsWith(':')) out[k] = v as string;
-      settle({
-        kind: 'response',
-        res: { statusCode, headers: out, body: s, trailers: () => trailers },
-        abort: kill,
-      });
-    });
-    writeBody(req, s);
-  });
+function sendH2(
+  pool: UpstreamPool,
+  target: UpstreamTarget,
+  req: UpstreamRequest,
+  signal: AbortSignal,
+): Promise<AttemptResult> {
+  const authority = String(req.headers.host ?? 'localhost');
+  return pool.session(target, authority, signal).then(
+    (session) =>
+      new Promise<AttemptResult>((resolve) => {
+        let settled = false;
+        const settle = (r: AttemptResult) => {
+          if (settled) return;
+          settled = true;
+          signal.removeEventListener('abort', onAbort);
+          resolve(r);
+        };
+        const headers: OutgoingHttpHeaders = {
+          ':method': req.method,
+          ':path': req.path,
+          ':authority': authority,
+          ':scheme': 'http',
+        };
+        for (const [k, v] of Object.entries(req.headers)) if (!H2_DROP.has(k)) headers[k] = v;
+        let s: ClientHttp2Stream;
+        try {
+          s = session.request(headers, { endStream: false });
+        } catch (error) {
+          settle(failure(signal, error));
+          return;
+        }
+        // Only the stream is cancelled: the session is shared.
+        const kill = () => s.close(h2c.NGHTTP2_CANCEL);
+        const onAbort = () => {
+          kill();
+          settle({ kind: 'failed', outcome: { kind: 'timeout' } });
+        };
+        signal.addEventListener('abort', onAbort, { once: true });
+        let trailers: IncomingHttpHeaders | undefined;
+        s.on('trailers', (t: IncomingHttpHeaders) => {
+          trailers = t;
+        });
+        s.on('error', (error) => settle(failure(signal, error)));
+        s.on('close', () => settle({ kind: 'failed', outcome: { kind: 'reset' } }));
+        s.on('response', (h) => {
+          const statusCode = Number(h[':status'] ?? 502);
+          const out: IncomingHttpHeaders = {};
+          for (const [k, v] of Object.entries(h)) if (!k.startsWith(':')) out[k] = v as string;
+          settle({
+            kind: 'response',
+            res: { statusCode, headers: out, body: s, trailers: () => trailers },
+            abort: kill,
+          });
+        });
+        writeBody(req, s);
+      }),
+    (error: unknown) => failure(signal, error),
+  );
 }

@@ -17,6 +17,9 @@ import { loopbackMesh, metricValue, socksConnect, untilReady } from '../helpers/
 const NS = 'shop';
 const H = (n: string) => `${n}.${NS}.svc.cluster.local`;
 
+/** App servers, closed after the test (open ones kept the test process alive). */
+const servers: (http.Server | http2.Http2Server)[] = [];
+
 async function app(ip: string, name: string): Promise<number> {
   const seen = new Map<string, number>();
   const server = http.createServer((req, res) => {
@@ -29,12 +32,14 @@ async function app(ip: string, name: string): Promise<number> {
     res.setHeader('x-version', name);
     res.end(name);
   });
+  servers.push(server);
   await new Promise<void>((r) => server.listen(0, ip, r));
   return (server.address() as net.AddressInfo).port;
 }
 
 async function grpcApp(ip: string): Promise<number> {
   const server = http2.createServer();
+  servers.push(server);
   server.on('stream', (stream, headers) => {
     stream.respond(
       { ':status': 200, 'content-type': 'application/grpc' },
@@ -197,7 +202,13 @@ services:
       },
     ),
   );
-  t.after(() => wp.destroy());
+  t.after(async () => {
+    await wp.destroy();
+    for (const s of servers) {
+      if ('closeAllConnections' in s) s.closeAllConnections();
+      s.close();
+    }
+  });
   await wp.run();
   await Promise.all([untilReady(zA), untilReady(zB)]);
   assert.equal(wp.readiness.ready, true);
