@@ -102,7 +102,9 @@ function plan(dirArg: string | undefined, o: UpOptions, runId: string): ClusterP
     throw new AmbitError(CoreErrors.CONFIG_INVALID, `manifest directory ${dir} does not exist`);
   }
   const nodes = Number(o.nodes);
-  return planCluster(readManifests([dir]), { runId, dir, nodes });
+  // With the mesh, waypoint Gateways run as pods using the run's credentials.
+  const meshRunDir = o.mesh ? runDir(runRoot(), runId) : undefined;
+  return planCluster(readManifests([dir]), { runId, dir, nodes, meshRunDir });
 }
 
 async function foreground(

@@ -135,6 +135,7 @@ export function reconcile(input: ReconcileInput): ClusterChanges {
     dir: current.dir,
     nodes: current.nodes.length,
     previous: current,
+    meshRunDir: current.meshRunDir,
   });
   const plan = input.labels ? withOverrides(planned, input.labels) : planned;
 
