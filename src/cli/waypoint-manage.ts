@@ -6,6 +6,7 @@
  * runner, which runs the Gateway as a pod: src/local/waypoints.ts). `list`
  * and `status` read the run's state and each waypoint's admin endpoint.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Command } from 'commander';
 import { stringify } from 'yaml';
 import { AmbitError, CoreErrors } from '../core/errors.js';
@@ -15,6 +16,7 @@ import {
   currentState,
   effectiveManifests,
   fetchInNetns,
+  LocalErrors,
   runnerAlive,
   runRoot,
   WAYPOINT_CLASS,
@@ -124,7 +126,7 @@ function running(): ClusterState {
   const state = currentState(runRoot());
   if (!runnerAlive(state) || state.status !== 'ready') {
     throw new AmbitError(
-      CoreErrors.CONFIG_INVALID,
+      LocalErrors.NOT_RUNNING,
       `the local cluster (run ${state.runId}) is not running (status ${state.status}); start it with \`ambit up\``,
     );
   }
@@ -179,6 +181,23 @@ export function registerWaypointManage(program: Command): void {
           return;
         }
         await applyToCluster({ objects: [gw], problems: [] }, { waitSeconds: Number(o.wait) });
+        // As `istioctl waypoint apply --wait`: return once it is programmed.
+        const until = Date.now() + Number(o.wait) * 1000;
+        for (;;) {
+          const { infos } = await waypointsOf(o.namespace, o.name);
+          const info = infos[0];
+          if (info?.programmed) {
+            process.stdout.write(`waypoint ${o.namespace}/${o.name} applied and programmed\n`);
+            break;
+          }
+          if (Date.now() > until) {
+            throw new AmbitError(
+              LocalErrors.APPLY_FAILED,
+              `waypoint ${o.namespace}/${o.name} was applied but is not programmed after ${o.wait} s: ${info?.reason ?? 'not found'}`,
+            );
+          }
+          await sleep(500);
+        }
         if (o.enrollNamespace) {
           await labelResource('namespace', o.namespace, [`istio.io/use-waypoint=${o.name}`], {
             namespace: o.namespace,
