@@ -32,7 +32,6 @@ import { renderMeshManifests } from './mesh-manifests.js';
 import { probeHttp } from './probe.js';
 import { ProcessRunner, podLogPath } from './supervisor.js';
 import type { ClusterPlan, NodePlan, PodPlan } from './topology.js';
-import { withWaypoints } from './waypoints.js';
 
 export { probeHttp };
 
@@ -177,8 +176,7 @@ export class Mesh {
     mkdirSync(this.manifestsDir, { recursive: true, mode: 0o700 });
     if (view.objects) this.objects = view.objects;
     const out = renderMeshManifests({
-      // Waypoint Gateways' Services and ServiceAccounts (their Deployments are pods already).
-      objects: withWaypoints({ objects: [...this.objects], problems: [] }, this.runDir).objects,
+      objects: this.objects,
       namespaces: view.namespaces,
       pods: view.pods,
       services: view.services,
