@@ -282,7 +282,7 @@ describe('overlayManifests', () => {
       kind: 'Deployment',
       metadata: {
         name: 'web',
-        namespace: 'default',
+        namespace: 'shop',
         annotations: { [DELETED_ANNOTATION]: 'true' },
       },
     };
