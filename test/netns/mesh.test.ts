@@ -180,6 +180,23 @@ test('ambit up with the mesh: demo behaviour, HBONE only on the wire, live enrol
     },
   );
 
+  await t.test('ambit waypoint apply / list / delete on the running cluster', () => {
+    let r = ambit(['waypoint', 'apply', '-n', 'legacy', '--name', 'wp2', '--for', 'all']);
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /gateway\.gateway\.networking\.k8s\.io\/wp2 created/);
+    assert.match(r.stdout, /waypoint legacy\/wp2 applied and programmed/);
+    r = ambit(['waypoint', 'list', '-A']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /legacy\s+wp2\s+all\s+True\s+10\.96\./);
+    assert.match(r.stdout, /shop\s+waypoint\s+service\s+True/);
+    r = ambit(['waypoint', 'delete', 'wp2', '-n', 'legacy']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /gateway\.gateway\.networking\.k8s\.io\/wp2 deleted/);
+    const after = runState(root);
+    assert.ok(!after.pods.some((p) => p.deployment === 'wp2'), 'wp2 pod removed');
+    assert.ok(!after.services.some((s) => s.name === 'wp2'), 'wp2 Service removed');
+  });
+
   await t.test('legacy-client gets nothing from shop (STRICT)', () => {
     const r = curl('legacy', 'deploy/legacy-client', 'http://frontend.shop/');
     assert.notEqual(r.status, 0, `expected nothing, got ${r.stdout}`);
