@@ -15,6 +15,7 @@ import { registerMigrate } from './migrate.js';
 import { buildProgram as buildWith, type CommandRegistrar } from './program.js';
 import { registerUp } from './up.js';
 import { registerWaypoint } from './waypoint.js';
+import { registerWaypointManage } from './waypoint-manage.js';
 import { registerZtunnel } from './ztunnel.js';
 
 export type { CommandRegistrar } from './program.js';
@@ -30,6 +31,7 @@ const registrars: CommandRegistrar[] = [
   registerApply,
   registerControlPlane,
   registerWaypoint,
+  registerWaypointManage,
   registerZtunnel,
   registerCa,
   registerMigrate,

@@ -33,82 +33,83 @@ export function registerLabel(program: Command): void {
     .argument('<labels...>', 'key=value to set, key- to remove')
     .option('-n, --namespace <ns>', "the pod's namespace", 'default')
     .option('--timeout <seconds>', 'how long to wait for the runner to apply it', '30')
-    .action(
-      async (
-        kind: string,
-        name: string,
-        args: string[],
-        o: { namespace: string; timeout: string },
-      ) => {
-        preflight('ambit label');
-        const patch = parseLabelArgs(args);
-        const state = currentState(runRoot());
-        if (!runnerAlive(state) || state.status !== 'ready') {
-          throw new AmbitError(
-            LocalErrors.NOT_RUNNING,
-            `the local cluster ${state.runId} is not running (status ${state.status}); start it with \`ambit up\``,
-          );
-        }
-        let what: string;
-        let key: string;
-        let table: 'namespaces' | 'pods';
-        if (kind === 'namespace' || kind === 'ns' || kind === 'namespaces') {
-          if (!state.namespaces.some((n) => n.name === name)) {
-            throw new AmbitError(
-              LocalErrors.LABEL_INVALID,
-              `namespace ${name} not found (namespaces: ${state.namespaces.map((n) => n.name).join(', ')})`,
-            );
-          }
-          [table, key, what] = ['namespaces', name, `namespace/${name}`];
-        } else if (kind === 'pod' || kind === 'pods' || kind === 'po') {
-          const pod = findPod(state, o.namespace, name);
-          [table, key, what] = ['pods', `${pod.namespace}/${pod.name}`, `pod/${pod.name}`];
-        } else {
-          throw new AmbitError(
-            LocalErrors.LABEL_INVALID,
-            `cannot label ${kind}: only namespace and pod are supported`,
-          );
-        }
-        // Read-modify-write under the run lock: a concurrent `ambit label`
-        // (or `ambit apply`) cannot lose this update, nor this one theirs.
-        const { overrides } = updateOverrides(state.runDir, (ov) => {
-          ov[table][key] = { ...ov[table][key], ...patch };
-          return true;
-        });
-        process.kill(state.runner.pid, LABELS_SIGNAL);
-        const until = Date.now() + Number(o.timeout) * 1000;
-        const before = new Map(state.pods.map((p) => [`${p.namespace}/${p.name}`, p.enrolled]));
-        for (;;) {
-          const now = readState(state.runDir);
-          if (now && (now.labels?.applied ?? 0) >= overrides.generation) {
-            if (now.labels?.error) {
-              throw new AmbitError(LocalErrors.LABEL_FAILED, `${what}: ${now.labels.error}`);
-            }
-            process.stdout.write(`${what} labeled\n`);
-            if (!now.mesh) {
-              process.stdout.write(
-                '  note: this run has no mesh (--no-mesh): labels recorded, no pod enrolled or released\n',
-              );
-              return;
-            }
-            for (const p of now.pods) {
-              const was = before.get(`${p.namespace}/${p.name}`);
-              if (was !== undefined && was !== p.enrolled) {
-                process.stdout.write(
-                  `  ${p.enrolled ? 'enrolled' : 'released'} ${p.namespace}/${p.name} (not restarted)\n`,
-                );
-              }
-            }
-            return;
-          }
-          if (!now || !runnerAlive(now) || Date.now() > until) {
-            throw new AmbitError(
-              LocalErrors.LABEL_FAILED,
-              `the runner did not apply the change to ${what} within ${o.timeout} s`,
-            );
-          }
-          await sleep(100);
-        }
-      },
+    .action(labelResource);
+}
+
+/** `ambit label`'s whole path (also `ambit waypoint apply --enroll-namespace`): returns once the runner applied it. */
+export async function labelResource(
+  kind: string,
+  name: string,
+  args: string[],
+  o: { namespace: string; timeout: string },
+): Promise<void> {
+  preflight('ambit label');
+  const patch = parseLabelArgs(args);
+  const state = currentState(runRoot());
+  if (!runnerAlive(state) || state.status !== 'ready') {
+    throw new AmbitError(
+      LocalErrors.NOT_RUNNING,
+      `the local cluster ${state.runId} is not running (status ${state.status}); start it with \`ambit up\``,
     );
+  }
+  let what: string;
+  let key: string;
+  let table: 'namespaces' | 'pods';
+  if (kind === 'namespace' || kind === 'ns' || kind === 'namespaces') {
+    if (!state.namespaces.some((n) => n.name === name)) {
+      throw new AmbitError(
+        LocalErrors.LABEL_INVALID,
+        `namespace ${name} not found (namespaces: ${state.namespaces.map((n) => n.name).join(', ')})`,
+      );
+    }
+    [table, key, what] = ['namespaces', name, `namespace/${name}`];
+  } else if (kind === 'pod' || kind === 'pods' || kind === 'po') {
+    const pod = findPod(state, o.namespace, name);
+    [table, key, what] = ['pods', `${pod.namespace}/${pod.name}`, `pod/${pod.name}`];
+  } else {
+    throw new AmbitError(
+      LocalErrors.LABEL_INVALID,
+      `cannot label ${kind}: only namespace and pod are supported`,
+    );
+  }
+  // Read-modify-write under the run lock: a concurrent `ambit label`
+  // (or `ambit apply`) cannot lose this update, nor this one theirs.
+  const { overrides } = updateOverrides(state.runDir, (ov) => {
+    ov[table][key] = { ...ov[table][key], ...patch };
+    return true;
+  });
+  process.kill(state.runner.pid, LABELS_SIGNAL);
+  const until = Date.now() + Number(o.timeout) * 1000;
+  const before = new Map(state.pods.map((p) => [`${p.namespace}/${p.name}`, p.enrolled]));
+  for (;;) {
+    const now = readState(state.runDir);
+    if (now && (now.labels?.applied ?? 0) >= overrides.generation) {
+      if (now.labels?.error) {
+        throw new AmbitError(LocalErrors.LABEL_FAILED, `${what}: ${now.labels.error}`);
+      }
+      process.stdout.write(`${what} labeled\n`);
+      if (!now.mesh) {
+        process.stdout.write(
+          '  note: this run has no mesh (--no-mesh): labels recorded, no pod enrolled or released\n',
+        );
+        return;
+      }
+      for (const p of now.pods) {
+        const was = before.get(`${p.namespace}/${p.name}`);
+        if (was !== undefined && was !== p.enrolled) {
+          process.stdout.write(
+            `  ${p.enrolled ? 'enrolled' : 'released'} ${p.namespace}/${p.name} (not restarted)\n`,
+          );
+        }
+      }
+      return;
+    }
+    if (!now || !runnerAlive(now) || Date.now() > until) {
+      throw new AmbitError(
+        LocalErrors.LABEL_FAILED,
+        `the runner did not apply the change to ${what} within ${o.timeout} s`,
+      );
+    }
+    await sleep(100);
+  }
 }

@@ -60,7 +60,10 @@ function demoSteps(plan: Pick<ClusterPlan, 'pods' | 'services'>): string[] | und
     '  ambit exec -n shop deploy/loadgen -- curl -s http://frontend.shop/',
     '      # works: loadgen → frontend → catalog, mTLS over HBONE (15008)',
     '  ambit exec -n shop deploy/loadgen -- curl -s -m 3 http://catalog.shop/items',
-    '      # refused: only frontend may call catalog (AuthorizationPolicy)',
+    '      # 403: only frontend may call catalog (enforced at the shop waypoint)',
+    "  ambit exec -n shop deploy/loadgen -- curl -s -H 'x-canary: true' http://frontend.shop/",
+    '      # catalog v2 every time; without the header ≈90% v1 / 10% v2 (HTTPRoute)',
+    '  ambit waypoint status -n shop      # the waypoint: programmed, serving catalog.shop',
     '  ambit exec -n legacy deploy/legacy-client -- curl -s -m 3 http://frontend.shop/',
     '      # nothing: shop is STRICT mTLS and legacy is outside the mesh',
     '  ambit label namespace legacy istio.io/dataplane-mode=ambient   # enrol legacy live',
@@ -102,7 +105,9 @@ function plan(dirArg: string | undefined, o: UpOptions, runId: string): ClusterP
     throw new AmbitError(CoreErrors.CONFIG_INVALID, `manifest directory ${dir} does not exist`);
   }
   const nodes = Number(o.nodes);
-  return planCluster(readManifests([dir]), { runId, dir, nodes });
+  // With the mesh, waypoint Gateways run as pods using the run's credentials.
+  const meshRunDir = o.mesh ? runDir(runRoot(), runId) : undefined;
+  return planCluster(readManifests([dir]), { runId, dir, nodes, meshRunDir });
 }
 
 async function foreground(

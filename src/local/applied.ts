@@ -11,7 +11,9 @@ import { type FSWatcher, mkdirSync, readdirSync, renameSync, watch, writeFileSyn
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { type ManifestSet, type RawObject, readManifests } from '../kube/index.js';
-import { overlayManifests } from './reconcile.js';
+import { DELETED_ANNOTATION, overlayManifests } from './reconcile.js';
+
+export { DELETED_ANNOTATION, isTombstone } from './reconcile.js';
 
 export const APPLIED_DIR = 'applied';
 
@@ -46,7 +48,7 @@ export function effectiveManifests(manifestDir: string, runDir: string): Manifes
   return overlayManifests(readManifests([manifestDir]), ...files.map((f) => readManifests([f])));
 }
 
-export type ApplyAction = 'created' | 'configured' | 'unchanged';
+export type ApplyAction = 'created' | 'configured' | 'unchanged' | 'deleted';
 
 export interface ApplyResult {
   /** kubectl's `deployment.apps/web` form. */
@@ -96,6 +98,28 @@ export function storeApplied(
   current: ManifestSet,
   docs: readonly RawObject[],
 ): ApplyResult[] {
+  return store(runDir, current, docs, false);
+}
+
+/**
+ * Stores a deletion for each of `docs` (only kind/namespace/name matter) that
+ * exists in `current`; the others are reported `unchanged`, like
+ * `kubectl delete --ignore-not-found`.
+ */
+export function storeDeleted(
+  runDir: string,
+  current: ManifestSet,
+  docs: readonly RawObject[],
+): ApplyResult[] {
+  return store(runDir, current, docs, true);
+}
+
+function store(
+  runDir: string,
+  current: ManifestSet,
+  docs: readonly RawObject[],
+  deleting: boolean,
+): ApplyResult[] {
   const dir = appliedDir(runDir);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const existing = new Map(current.objects.map((o) => [keyOf(o.object), canonical(o.object)]));
@@ -105,9 +129,21 @@ export function storeApplied(
   for (const d of docs) {
     const key = keyOf(d.object);
     const before = existing.get(key);
-    const now = canonical(d.object);
     const ref = kubectlRef(d.object);
-    if (before === now) {
+    const m = (d.object.metadata ?? {}) as { name?: unknown; namespace?: unknown };
+    const object: Record<string, unknown> = deleting
+      ? {
+          apiVersion: d.object.apiVersion,
+          kind: d.object.kind,
+          metadata: {
+            name: m.name,
+            ...(d.object.kind === 'Namespace' ? {} : { namespace: m.namespace ?? 'default' }),
+            annotations: { [DELETED_ANNOTATION]: 'true' },
+          },
+        }
+      : { ...d.object };
+    const now = canonical(object);
+    if (deleting ? before === undefined : before === now) {
       out.push({ ref, action: 'unchanged' });
       continue;
     }
@@ -119,10 +155,12 @@ export function storeApplied(
     );
     const file = join(dir, `${base}.yaml`);
     const tmp = join(dir, `.${base}.${process.pid}.tmp`);
-    writeFileSync(tmp, stringify(d.object), { mode: 0o600 });
+    writeFileSync(tmp, stringify(object), { mode: 0o600 });
     renameSync(tmp, file);
-    existing.set(key, now);
-    out.push({ ref, action: before === undefined ? 'created' : 'configured', file });
+    if (deleting) existing.delete(key);
+    else existing.set(key, now);
+    const action = deleting ? 'deleted' : before === undefined ? 'created' : 'configured';
+    out.push({ ref, action, file });
   }
   return out;
 }

@@ -58,6 +58,11 @@ async function createNode(ledger: Ledger, plan: ClusterPlan, node: NodePlan): Pr
   await ipIn(node.netns, ['link', 'add', BRIDGE, 'type', 'bridge']);
   await ipIn(node.netns, ['addr', 'add', `${node.gateway}/24`, 'dev', BRIDGE]);
   await ipIn(node.netns, ['link', 'set', BRIDGE, 'up']);
+  // The way back from the fabric to this node's pods: pods that talk to the
+  // control plane themselves (waypoints, as to istiod) reach 10.243.0.1 via
+  // their node. The fabric does not forward, so pods still cannot use it as
+  // a shortcut between nodes.
+  await addRoute(ledger, plan.fabricNetns, { to: node.podCidr, via: node.ip });
   for (const other of plan.nodes) {
     if (other.index === node.index) continue;
     await addRoute(ledger, node.netns, { to: other.podCidr, via: other.ip });

@@ -8,6 +8,7 @@ export {
   kubectlRef,
   seqOf,
   storeApplied,
+  storeDeleted,
   watchApplied,
 } from './applied.js';
 export {
@@ -50,6 +51,7 @@ export {
 } from './mesh.js';
 export { type MeshManifestInput, podEnrolled, renderMeshManifests } from './mesh-manifests.js';
 export { preflight, REQUIRED_TOOLS } from './preflight.js';
+export { fetchInNetns } from './probe.js';
 export {
   type ClusterChanges,
   type ConfigChange,
@@ -99,6 +101,12 @@ export {
   SERVICE_CIDR,
   type ServicePlan,
 } from './topology.js';
+export {
+  isWaypointGateway,
+  WAYPOINT_CLASS,
+  type WaypointGateway,
+  waypointGateways,
+} from './waypoints.js';
 export {
   certificatesView,
   connectionsView,

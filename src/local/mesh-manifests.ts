@@ -7,6 +7,7 @@
  *   Namespaces with their current labels (after `ambit label`), Services with
  *   the VIP the runner allocated, and one Pod per running pod (IP, node,
  *   service account, labels, owner), as the kubelet would report it;
+ *   (waypoint Gateways' Services included: src/local/waypoints.ts);
  * - `config.yaml`: everything else from the user's manifests, verbatim
  *   (AuthorizationPolicy, PeerAuthentication, ServiceAccounts, routes, …).
  *
@@ -18,6 +19,7 @@ import { runtimePodObject } from '../controlplane/discovery/index.js';
 import type { RawObject } from '../kube/index.js';
 import type { PodPlan, ServicePlan } from './topology.js';
 import { DATAPLANE_MODE_LABEL } from './topology.js';
+import { withWaypoints } from './waypoints.js';
 
 /** Kinds the runner owns in `cluster.yaml` (or runs itself: Deployments become Pods). */
 const RUNNER_KINDS = new Set(['Namespace', 'Service', 'Deployment', 'Pod']);
@@ -52,7 +54,10 @@ export function renderMeshManifests(input: MeshManifestInput): { cluster: string
   const rawNamespaces = new Map<string, Readonly<Record<string, unknown>>>();
   const rawServices = new Map<string, Readonly<Record<string, unknown>>>();
   const config: unknown[] = [];
-  for (const { object } of input.objects) {
+  // Waypoint Gateways' Services and ServiceAccounts, as the runner planned
+  // them (their Deployments are pods of the plan already).
+  const objects = withWaypoints({ objects: [...input.objects], problems: [] }, undefined).objects;
+  for (const { object } of objects) {
     const kind = String(object.kind ?? '');
     const m = metaOf(object);
     if (kind === 'Namespace') rawNamespaces.set(m.name ?? '', object);

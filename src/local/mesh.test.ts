@@ -11,7 +11,7 @@ const DEMO = new URL('../../examples/demo', import.meta.url).pathname;
 
 describe('control plane view of a run (mesh-manifests)', () => {
   const set = readManifests([DEMO]);
-  const plan = planCluster(set, { runId: 'abc123', dir: DEMO, nodes: 2 });
+  const plan = planCluster(set, { runId: 'abc123', dir: DEMO, nodes: 2, meshRunDir: '/run/x' });
   const out = renderMeshManifests({
     objects: set.objects,
     namespaces: plan.namespaces,
@@ -49,6 +49,30 @@ describe('control plane view of a run (mesh-manifests)', () => {
     for (const k of ['AuthorizationPolicy', 'PeerAuthentication', 'Namespace'])
       assert.ok(kinds.has(k), k);
     assert.ok(!kinds.has('Deployment'), 'Deployments are run by the runner, not shown');
+  });
+
+  test('a waypoint Gateway becomes a pod (not enrolled, node credentials, probe) and a Service', () => {
+    const wp = plan.pods.find((p) => p.namespace === 'shop' && p.deployment === 'waypoint');
+    assert.ok(wp, 'waypoint pod planned');
+    assert.equal(wp.enrolled, false);
+    assert.equal(wp.serviceAccount, 'waypoint');
+    assert.equal(wp.labels['gateway.networking.k8s.io/gateway-name'], 'waypoint');
+    const c = wp.containers[0];
+    assert.ok(c);
+    assert.deepEqual(c.readiness, { port: 15021, path: '/healthz/ready' });
+    const argv = c.argv.join(' ');
+    assert.match(argv, /waypoint run --name waypoint --namespace shop --service-account waypoint/);
+    assert.ok(argv.includes(`--token-file /run/x/nodes/${wp.node}/token`), argv);
+    assert.ok(argv.includes(`--instance-ip ${wp.ip}`), argv);
+    const svc = plan.services.find((s) => s.namespace === 'shop' && s.name === 'waypoint');
+    assert.deepEqual(
+      svc?.endpoints.map((e) => [e.ip, e.ports]),
+      [[wp.ip, [15008]]],
+    );
+    assert.match(out.cluster, /"gateway.istio.io\/managed":"istio.io-mesh-controller"/);
+    // Without a mesh there is nothing to serve a waypoint: no pod.
+    const plain = planCluster(set, { runId: 'abc123', dir: DEMO, nodes: 2 });
+    assert.ok(!plain.pods.some((p) => p.deployment === 'waypoint'));
   });
 
   test('namespace labels come from the runner view (after ambit label)', () => {

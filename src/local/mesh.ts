@@ -25,12 +25,15 @@ import { CertificateAuthority, NodeTokenRegistry } from '../controlplane/ca/inde
 import { AmbitError } from '../core/errors.js';
 import { type EnrolledPod, NodeAgent } from '../inpod/agent.js';
 import type { RawObject } from '../kube/index.js';
-import { connectFrom, type Ledger } from '../platform/index.js';
+import type { Ledger } from '../platform/index.js';
 import { logger } from '../telemetry/logger.js';
 import { LocalErrors } from './errors.js';
 import { renderMeshManifests } from './mesh-manifests.js';
+import { probeHttp } from './probe.js';
 import { ProcessRunner, podLogPath } from './supervisor.js';
 import type { ClusterPlan, NodePlan, PodPlan } from './topology.js';
+
+export { probeHttp };
 
 const log = logger('local.mesh');
 
@@ -48,41 +51,6 @@ export interface MeshStatus {
   controlPlane: { ready: boolean; pid?: number; restarts: number; address: string };
   ztunnels: { node: string; ready: boolean; pid?: number; restarts: number; connected: boolean }[];
   enrolled: string[];
-}
-
-/**
- * One HTTP/1.0 GET from inside `netns`; resolves to the status code, or
- * undefined when nothing answers within `timeoutMs`. Probes run in the
- * runner: the mesh processes listen only inside their namespaces.
- */
-export function probeHttp(
-  netns: string,
-  host: string,
-  port: number,
-  path: string,
-  timeoutMs = 1000,
-): Promise<number | undefined> {
-  return new Promise((resolve) => {
-    let done = false;
-    let buf = '';
-    const finish = (code: number | undefined) => {
-      if (done) return;
-      done = true;
-      clearTimeout(t);
-      sock.destroy();
-      resolve(code);
-    };
-    const sock = connectFrom({ netns, host, port });
-    const t = setTimeout(() => finish(undefined), timeoutMs);
-    sock.on('connect', () => sock.write(`GET ${path} HTTP/1.0\r\nHost: ${host}\r\n\r\n`));
-    sock.on('data', (d: Buffer) => {
-      buf += d.toString('latin1');
-      const m = /^HTTP\/1\.\d (\d{3})/.exec(buf);
-      if (m) finish(Number(m[1]));
-    });
-    sock.on('error', () => finish(undefined));
-    sock.on('close', () => finish(undefined));
-  });
 }
 
 function ambitArgv(args: string[]): string[] {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { AmbitError } from '../core/errors.js';
 import { type ManifestSet, parseManifestText } from '../kube/index.js';
-import { manifestProblems, overlayManifests, reconcile } from './reconcile.js';
+import { DELETED_ANNOTATION, manifestProblems, overlayManifests, reconcile } from './reconcile.js';
 import { type ClusterPlan, planCluster } from './topology.js';
 
 function ns(name: string, ambient: boolean): string {
@@ -274,6 +274,26 @@ describe('overlayManifests', () => {
     assert.equal(webs.length, 1);
     assert.equal((webs[0]?.object.spec as { replicas?: number } | undefined)?.replicas, 5);
     assert.equal(merged.objects.length, BASE.length);
+  });
+
+  test('a deletion (tombstone) removes the object; a later definition brings it back', () => {
+    const stone = {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: {
+        name: 'web',
+        namespace: 'shop',
+        annotations: { [DELETED_ANNOTATION]: 'true' },
+      },
+    };
+    const tomb = { objects: [{ object: stone, source: { file: 't', document: 0 } }], problems: [] };
+    const isWeb = (o: { object: Record<string, unknown> }) =>
+      o.object.kind === 'Deployment' && (o.object.metadata as { name: string }).name === 'web';
+    const gone = overlayManifests(set(...BASE), tomb);
+    assert.ok(!gone.objects.some(isWeb));
+    assert.equal(gone.objects.length, BASE.length - 1);
+    const back = overlayManifests(set(...BASE), tomb, set(deploy('web', 2)));
+    assert.ok(back.objects.some(isWeb));
   });
 });
 

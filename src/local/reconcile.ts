@@ -82,6 +82,18 @@ function rawKey(o: RawObject): string {
 }
 
 /**
+ * A deletion is an applied document too (so it is ordered with the others):
+ * the object's apiVersion/kind/metadata.{name,namespace} with this annotation.
+ * {@link overlayManifests} drops the object when it meets one.
+ */
+export const DELETED_ANNOTATION = 'ambit.dev/deleted';
+
+export function isTombstone(obj: Readonly<Record<string, unknown>>): boolean {
+  const ann = (obj.metadata as { annotations?: Record<string, unknown> } | undefined)?.annotations;
+  return ann?.[DELETED_ANNOTATION] === 'true';
+}
+
+/**
  * The effective manifests: `layers` in order (the user directory, then each
  * applied file by sequence), a later definition of the same kind/namespace/name
  * replacing the earlier one, as `kubectl apply` replaces an object.
@@ -94,7 +106,7 @@ export function overlayManifests(...layers: readonly ManifestSet[]): ManifestSet
     for (const o of layer.objects) {
       const k = rawKey(o);
       byKey.delete(k); // re-insert: keep the order of last definition
-      byKey.set(k, o);
+      if (!isTombstone(o.object)) byKey.set(k, o);
     }
   }
   return { objects: [...byKey.values()], problems };
@@ -135,6 +147,7 @@ export function reconcile(input: ReconcileInput): ClusterChanges {
     dir: current.dir,
     nodes: current.nodes.length,
     previous: current,
+    meshRunDir: current.meshRunDir,
   });
   const plan = input.labels ? withOverrides(planned, input.labels) : planned;
 

@@ -134,5 +134,7 @@ export function planOf(state: ClusterState): ClusterPlan {
     pods: state.pods.map(({ ready: _r, restarts: _x, phase: _p, pids: _i, ...pod }) => pod),
     services: state.services,
     namespaces: state.namespaces,
+    // A run with a mesh runs its waypoint Gateways as pods.
+    ...(state.mesh ? { meshRunDir: state.runDir } : {}),
   };
 }

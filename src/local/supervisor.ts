@@ -3,7 +3,8 @@
  * (`ip netns exec`, so the pod's hosts file and resolv.conf are bind-mounted
  * over /etc), restarts them with capped backoff when they exit, keeps their
  * output in a log file per pod, and reports readiness (process alive and its
- * TCP containerPorts listening inside the pod's netns).
+ * TCP containerPorts listening inside the pod's netns, or, for a container
+ * with an HTTP readiness probe, the probe answering 2xx/3xx there).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
@@ -12,6 +13,7 @@ import { processEnv } from '../config/index.js';
 import { Backoff } from '../core/backoff.js';
 import { errorMessage } from '../core/errors.js';
 import { type Ledger, type LedgerEntry, processStartTime } from '../platform/index.js';
+import { probeHttp } from './probe.js';
 import type { ContainerPlan, PodPlan } from './topology.js';
 
 /** Backoff between restarts: 500 ms doubling to 30 s (kubelet caps at 5 min; a dev loop wants less). */
@@ -72,6 +74,8 @@ export class ProcessRunner {
   private stopping = false;
   private readonly backoff = new Backoff(RESTART_BACKOFF);
   private entry?: LedgerEntry;
+  private probeTimer?: NodeJS.Timeout;
+  private probeOk = false;
 
   constructor(
     private readonly ledger: Ledger,
@@ -111,13 +115,40 @@ export class ProcessRunner {
       this.entry = { kind: 'pid', pid, startTime, command: this.spec.argv.join(' ') };
       this.ledger.record(this.entry);
     }
+    this.startProbe();
     child.on('error', (err) => this.exited(`failed to start: ${errorMessage(err)}`));
     child.on('exit', (code, signal) =>
       this.exited(signal ? `killed by ${signal}` : `exit code ${code}`),
     );
   }
 
+  /** The HTTP readiness probe, once a second while the process runs (as the kubelet's periodSeconds: 1). */
+  private startProbe(): void {
+    const r = this.spec.readiness;
+    if (r === undefined || this.probeTimer) return;
+    let inFlight = false;
+    this.probeTimer = setInterval(() => {
+      if (inFlight) return;
+      inFlight = true;
+      void probeHttp(this.pod.netns, '127.0.0.1', r.port, r.path)
+        .then((code) => {
+          this.probeOk = code !== undefined && code >= 200 && code < 400;
+        })
+        .finally(() => {
+          inFlight = false;
+        });
+    }, 1000);
+    this.probeTimer.unref();
+  }
+
+  private stopProbe(): void {
+    if (this.probeTimer) clearInterval(this.probeTimer);
+    this.probeTimer = undefined;
+    this.probeOk = false;
+  }
+
   private exited(why: string): void {
+    this.stopProbe();
     if (this.entry) this.ledger.forget(this.entry);
     this.entry = undefined;
     if (this.child === undefined) return; // already handled ('error' then 'exit')
@@ -146,6 +177,7 @@ export class ProcessRunner {
   ready(): boolean {
     const pid = this.child?.pid;
     if (pid === undefined || this.child?.exitCode !== null) return false;
+    if (this.spec.readiness !== undefined) return this.probeOk;
     const want = this.spec.ports.filter((p) => p.protocol === 'TCP').map((p) => p.containerPort);
     if (want.length === 0) return true;
     const have = listeningPorts(pid);
@@ -156,6 +188,7 @@ export class ProcessRunner {
   async stop(graceMs: number): Promise<void> {
     this.stopping = true;
     if (this.timer) clearTimeout(this.timer);
+    this.stopProbe();
     const child = this.child;
     if (!child || child.pid === undefined) return;
     const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()));

@@ -20,6 +20,7 @@ import {
   type Service,
 } from '../kube/index.js';
 import { LocalErrors } from './errors.js';
+import { withWaypoints } from './waypoints.js';
 
 /** Nodes' addresses on the fabric bridge: node i is 10.243.0.(i+2); .1 is the fabric itself. */
 export const NODE_CIDR = '10.243.0.0/24';
@@ -48,6 +49,8 @@ export interface ContainerPlan {
   env: Record<string, string>;
   workingDir: string;
   ports: { name?: string; containerPort: number; protocol: string }[];
+  /** `readinessProbe.httpGet`: ready when GET answers 2xx/3xx inside the pod netns (else: ports listening). */
+  readiness?: { port: number; path: string };
 }
 
 export interface PodPlan {
@@ -95,6 +98,11 @@ export interface ClusterPlan {
   pods: PodPlan[];
   services: ServicePlan[];
   namespaces: { name: string; labels: Record<string, string> }[];
+  /**
+   * The run directory when the run has a mesh: waypoint Gateways become
+   * Deployments using the mesh's credentials under it (waypoints.ts).
+   */
+  meshRunDir?: string;
 }
 
 export interface PlanOptions {
@@ -110,6 +118,8 @@ export interface PlanOptions {
    * uses (a removed pod's IP may still be held by connections in flight).
    */
   previous?: ClusterPlan;
+  /** See {@link ClusterPlan.meshRunDir}. */
+  meshRunDir?: string;
 }
 
 // Fields the shared kube model strips but a local run needs to start a process.
@@ -127,6 +137,14 @@ const containerExtras = z.object({
   args: z.array(z.string()).default([]),
   env: z.array(envVar).default([]),
   workingDir: z.string().optional(),
+  readinessProbe: z
+    .object({
+      httpGet: z
+        .object({ path: z.string().default('/'), port: z.union([z.number(), z.string()]) })
+        .optional(),
+    })
+    .passthrough()
+    .optional(),
 });
 const extrasOf = z.object({ containers: z.array(containerExtras) });
 
@@ -173,7 +191,8 @@ interface PodSource {
 }
 
 /** Builds the plan; throws MANIFEST_INVALID listing every problem, before anything is created. */
-export function planCluster(set: ManifestSet, opts: PlanOptions): ClusterPlan {
+export function planCluster(input: ManifestSet, opts: PlanOptions): ClusterPlan {
+  const set = withWaypoints(input, opts.meshRunDir);
   const problems = set.problems.map((p) => `${formatSource(p.source)}: ${p.message}`);
   const parsed = parseResources(set.objects);
   for (const r of parsed.rejected) problems.push(`${r.reason} (${formatSource(r.source)})`);
@@ -324,6 +343,19 @@ export function planCluster(set: ManifestSet, opts: PlanOptions): ClusterPlan {
         } else env[e.name] = '';
       }
       const wd = x.workingDir;
+      const probe = x.readinessProbe?.httpGet;
+      const probePort =
+        probe === undefined
+          ? undefined
+          : typeof probe.port === 'number'
+            ? probe.port
+            : /^\d+$/.test(probe.port)
+              ? Number(probe.port)
+              : c.ports.find((p) => p.name === probe.port)?.containerPort;
+      if (probe !== undefined && probePort === undefined)
+        problems.push(
+          `${what}: container ${c.name} readinessProbe port ${probe.port} is not a port`,
+        );
       containers.push({
         name: c.name,
         argv: argv.map((a) => expand(a, env)),
@@ -334,6 +366,9 @@ export function planCluster(set: ManifestSet, opts: PlanOptions): ClusterPlan {
           containerPort: p.containerPort,
           protocol: p.protocol,
         })),
+        ...(probe && probePort !== undefined
+          ? { readiness: { port: probePort, path: probe.path } }
+          : {}),
       });
     }
     const dup = pods.find((p) => p.namespace === s.namespace && p.name === s.name);
@@ -368,6 +403,7 @@ export function planCluster(set: ManifestSet, opts: PlanOptions): ClusterPlan {
     pods,
     services: servicePlans,
     namespaces: [...namespaces].map(([name, labels]) => ({ name, labels })),
+    ...(opts.meshRunDir === undefined ? {} : { meshRunDir: opts.meshRunDir }),
   };
 }
 

@@ -60,7 +60,8 @@ test('ambit up with the mesh: demo behaviour, HBONE only on the wire, live enrol
     st.mesh?.ztunnels.map((z) => [z.node, z.ready]),
     st.nodes.map((n) => [n.name, true]),
   );
-  const shop = st.pods.filter((p) => p.namespace === 'shop');
+  // Every shop pod but the waypoint (not enrolled, as Istio's waypoint pods).
+  const shop = st.pods.filter((p) => p.namespace === 'shop' && p.deployment !== 'waypoint');
   assert.ok(shop.every((p) => p.enrolled));
   assert.ok(st.pods.filter((p) => p.namespace === 'legacy').every((p) => !p.enrolled));
 
@@ -111,8 +112,89 @@ test('ambit up with the mesh: demo behaviour, HBONE only on the wire, live enrol
   });
 
   await t.test('loadgen → catalog is refused (only frontend may call catalog)', () => {
+    // catalog has a waypoint: the L7 policy there answers 403.
     const r = curl('shop', 'deploy/loadgen', 'http://catalog.shop/items');
-    assert.notEqual(r.status, 0, `expected a refusal, got ${r.stdout}`);
+    assert.ok(
+      r.status !== 0 || /RBAC: access denied\n403$/.test(r.stdout),
+      `expected a refusal, got ${r.stdout}`,
+    );
+  });
+
+  await t.test(
+    'waypoint: programmed, 90/10 canary, x-canary → v2, no bypass to a pod address',
+    () => {
+      st = runState(root);
+      const wp = st.pods.find((p) => p.namespace === 'shop' && p.deployment === 'waypoint');
+      assert.ok(wp?.ready, 'waypoint pod ready');
+      assert.equal(wp.enrolled, false, 'waypoint pods are not enrolled');
+      let r = ambit(['waypoint', 'list', '-n', 'shop', '-o', 'json']);
+      assert.equal(r.status, 0, r.stderr);
+      const list = JSON.parse(r.stdout) as { name: string; programmed: boolean }[];
+      assert.deepEqual(
+        list.map((w) => [w.name, w.programmed]),
+        [['waypoint', true]],
+      );
+      r = ambit(['waypoint', 'status', '-n', 'shop']);
+      assert.equal(r.status, 0, r.stdout + r.stderr);
+      assert.match(r.stdout, /waypoint\s+True\s+Programmed\s+Programmed\s+serving catalog\.shop/);
+
+      // 100 + 20 requests from one process in loadgen's netns (a curl per request is slow).
+      const loadgen = st.pods.find((p) => p.deployment === 'loadgen');
+      assert.ok(loadgen);
+      const script = `const http=require('http');const agent=new http.Agent({keepAlive:true});
+        const get=(h)=>new Promise((ok,no)=>http.get('http://frontend.shop/',{agent,headers:h},(res)=>{
+          let b='';res.on('data',(d)=>b+=d);res.on('end',()=>ok(res.statusCode+' '+((/"version":"(v\\d)"/.exec(b)||[])[1]||b)));}).on('error',no));
+        (async()=>{const c={};for(let i=0;i<100;i++){const v=await get({});c[v]=(c[v]||0)+1;}
+          const k={};for(let i=0;i<20;i++){const v=await get({'x-canary':'true'});k[v]=(k[v]||0)+1;}
+          console.log(JSON.stringify({split:c,canary:k}));process.exit(0);})().catch((e)=>{console.log(String(e));process.exit(1);});`;
+      const run = spawnSync(
+        'ip',
+        ['netns', 'exec', loadgen.netns, process.execPath, '-e', script],
+        {
+          encoding: 'utf8',
+          timeout: 60_000,
+          env: { ...process.env, NODE_V8_COVERAGE: '' },
+        },
+      );
+      assert.equal(run.status, 0, run.stdout + run.stderr);
+      const out = JSON.parse(run.stdout) as {
+        split: Record<string, number>;
+        canary: Record<string, number>;
+      };
+      t.diagnostic(`waypoint split: ${run.stdout.trim()}`);
+      const v1 = out.split['200 v1'] ?? 0;
+      const v2 = out.split['200 v2'] ?? 0;
+      assert.equal(v1 + v2, 100, `every request answered by v1 or v2: ${run.stdout}`);
+      // 10% of 100: P(v2 < 2 or v2 > 25) is below 1e-4.
+      assert.ok(v2 >= 2 && v2 <= 25, `≈10% v2, got ${v2}`);
+      assert.deepEqual(out.canary, { '200 v2': 20 }, 'x-canary: true always goes to v2');
+
+      // Straight to a catalog pod, skipping the waypoint: even frontend (which
+      // the L7 policy allows) is refused at the pod's ztunnel.
+      const catalog = st.pods.find((p) => p.deployment === 'catalog-v1');
+      assert.ok(catalog);
+      const direct = curl('shop', 'deploy/frontend', `http://${catalog.ip}:8080/items`);
+      assert.notEqual(direct.status, 0, `bypassed the waypoint: ${direct.stdout}`);
+      const loadDirect = curl('shop', 'deploy/loadgen', `http://${catalog.ip}:8080/items`);
+      assert.notEqual(loadDirect.status, 0, `bypassed the waypoint: ${loadDirect.stdout}`);
+    },
+  );
+
+  await t.test('ambit waypoint apply / list / delete on the running cluster', () => {
+    let r = ambit(['waypoint', 'apply', '-n', 'legacy', '--name', 'wp2', '--for', 'all']);
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /gateway\.gateway\.networking\.k8s\.io\/wp2 created/);
+    assert.match(r.stdout, /waypoint legacy\/wp2 applied and programmed/);
+    r = ambit(['waypoint', 'list', '-A']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /legacy\s+wp2\s+all\s+True\s+10\.96\./);
+    assert.match(r.stdout, /shop\s+waypoint\s+service\s+True/);
+    r = ambit(['waypoint', 'delete', 'wp2', '-n', 'legacy']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /gateway\.gateway\.networking\.k8s\.io\/wp2 deleted/);
+    const after = runState(root);
+    assert.ok(!after.pods.some((p) => p.deployment === 'wp2'), 'wp2 pod removed');
+    assert.ok(!after.services.some((s) => s.name === 'wp2'), 'wp2 Service removed');
   });
 
   await t.test('legacy-client gets nothing from shop (STRICT)', () => {
@@ -280,7 +362,7 @@ spec:
         for (const d of ['frontend', 'catalog-v1', 'catalog-v2', 'ratings', 'loadgen']) {
           assert.match(workloads, new RegExp(`^shop\\s+${d}-\\S+\\s.*HBONE`, 'm'), `workload ${d}`);
         }
-        assert.match(policies, /catalog-allow-frontend/);
+        assert.match(policies, /catalog-allow-waypoint/);
         assert.match(policies, /ratings-allow-catalog/);
         for (const sa of ['frontend', 'catalog', 'ratings', 'loadgen']) {
           assert.match(
