@@ -287,7 +287,20 @@ export async function buildWaypoint(
         certs.track(identity);
         await source.start();
         configReady();
-        await certs.fetch(identity);
+        // The CA may not be reachable yet (the waypoint pod can start before
+        // the control plane listens): the tracked identity keeps retrying
+        // with backoff, and readiness waits for it instead of failing startup.
+        await new Promise<void>((resolve) => {
+          if (certs.current(identity) !== undefined) {
+            resolve();
+            return;
+          }
+          const off = certs.onChange(() => {
+            if (certs.current(identity) === undefined) return;
+            off();
+            resolve();
+          });
+        });
         certReady();
         log.info(
           {
