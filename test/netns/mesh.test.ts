@@ -473,7 +473,7 @@ spec:
       cap.stdout?.on('data', (d: Buffer) => out.push(d.toString()));
       await sleep(800);
       let res: SpawnSyncReturns<string> | undefined;
-      const until = Date.now() + 20_000;
+      const until = Date.now() + 45_000; // a new pod needs its certificate and config; CI runs two meshes at once
       for (;;) {
         res = curl('shop', 'deploy/loadgen', 'http://reviews.shop/items');
         if (res.status === 0 || Date.now() > until) break;
