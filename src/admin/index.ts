@@ -4,8 +4,10 @@ export {
   ADMIN_PORT,
   type AdminOptions,
   METRICS_PORT,
+  type OperationalServersOptions,
   READINESS_PORT,
   startAdminServer,
   startMetricsServer,
+  startOperationalServers,
   startReadinessServer,
 } from './servers.js';

@@ -106,3 +106,39 @@ export async function startReadinessServer(
     },
   ]);
 }
+
+export interface OperationalServersOptions {
+  adminAddress: { host: string; port: number };
+  metricsAddress: { host: string; port: number };
+  readinessAddress: { host: string; port: number };
+  registry: Registry;
+  readiness: Readiness;
+  configDump: () => unknown;
+  onQuit: () => void;
+  /** Each server is pushed here as soon as it is bound, so a later bind failure can close it. */
+  bound: BoundServer[];
+}
+
+/** Starts admin, metrics and readiness (every proxy runs all three) and returns their addresses. */
+export async function startOperationalServers(opts: OperationalServersOptions) {
+  const admin = await startAdminServer({
+    host: opts.adminAddress.host,
+    port: opts.adminAddress.port,
+    configDump: opts.configDump,
+    onQuit: opts.onQuit,
+  });
+  opts.bound.push(admin);
+  const metrics = await startMetricsServer(
+    opts.registry,
+    opts.metricsAddress.host,
+    opts.metricsAddress.port,
+  );
+  opts.bound.push(metrics);
+  const readiness = await startReadinessServer(
+    opts.readiness,
+    opts.readinessAddress.host,
+    opts.readinessAddress.port,
+  );
+  opts.bound.push(readiness);
+  return { admin: admin.address, metrics: metrics.address, readiness: readiness.address };
+}

@@ -24,13 +24,7 @@ import {
 } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Registry } from 'prom-client';
-import {
-  type BoundServer,
-  Readiness,
-  startAdminServer,
-  startMetricsServer,
-  startReadinessServer,
-} from '../admin/index.js';
+import { type BoundServer, Readiness, startOperationalServers } from '../admin/index.js';
 import { VERSION } from '../cli/version.js';
 import type { WaypointConfig } from '../config/waypoint.js';
 import { Drain } from '../core/drain.js';
@@ -220,32 +214,21 @@ export async function buildWaypoint(
     );
     listenerReady();
     let wp!: Waypoint;
-    const admin = await startAdminServer({
-      host: config.adminAddress.host,
-      port: config.adminAddress.port,
+    const ops = await startOperationalServers({
+      adminAddress: config.adminAddress,
+      metricsAddress: config.metricsAddress,
+      readinessAddress: config.readinessAddress,
+      registry,
+      readiness,
       configDump: () => wp.configDump(),
       onQuit: () => {
         void wp.drain().catch(() => {});
       },
+      bound: servers,
     });
-    servers.push(admin);
-    const metricsServer = await startMetricsServer(
-      registry,
-      config.metricsAddress.host,
-      config.metricsAddress.port,
-    );
-    servers.push(metricsServer);
-    const readinessServer = await startReadinessServer(
-      readiness,
-      config.readinessAddress.host,
-      config.readinessAddress.port,
-    );
-    servers.push(readinessServer);
     const addresses: WaypointAddresses = {
       hbone: listener.address() as AddressInfo,
-      admin: admin.address,
-      metrics: metricsServer.address,
-      readiness: readinessServer.address,
+      ...ops,
     };
     const l = listener;
     let resolveClosed!: () => void;

@@ -16,13 +16,7 @@
  */
 import type { AddressInfo, Server, Socket } from 'node:net';
 import { Registry } from 'prom-client';
-import {
-  type BoundServer,
-  Readiness,
-  startAdminServer,
-  startMetricsServer,
-  startReadinessServer,
-} from '../admin/index.js';
+import { type BoundServer, Readiness, startOperationalServers } from '../admin/index.js';
 import { VERSION } from '../cli/version.js';
 import type { ZtunnelConfig } from '../config/ztunnel.js';
 import { Drain } from '../core/drain.js';
@@ -247,36 +241,25 @@ export async function buildZtunnel(
         ? await bind(l.socks5Port, l.socks5Host, (s) => socks.handle(s))
         : undefined;
     listenersReady();
-    const admin = await startAdminServer({
-      host: config.adminAddress.host,
-      port: config.adminAddress.port,
+    const ops = await startOperationalServers({
+      adminAddress: config.adminAddress,
+      metricsAddress: config.metricsAddress,
+      readinessAddress: config.readinessAddress,
+      registry,
+      readiness,
       configDump: () => ztunnel.configDump(),
       onQuit: () => {
         void ztunnel.drain().catch(() => {});
       },
+      bound: servers,
     });
-    servers.push(admin);
-    const metricsServer = await startMetricsServer(
-      registry,
-      config.metricsAddress.host,
-      config.metricsAddress.port,
-    );
-    servers.push(metricsServer);
-    const readinessServer = await startReadinessServer(
-      readiness,
-      config.readinessAddress.host,
-      config.readinessAddress.port,
-    );
-    servers.push(readinessServer);
     ztunnel = assemble({
       addresses: {
         hbone,
         outbound: outAddr,
         inboundPlaintext: ptAddr,
         socks5: socksAddr,
-        admin: admin.address,
-        metrics: metricsServer.address,
-        readiness: readinessServer.address,
+        ...ops,
       },
     });
     log.info(
