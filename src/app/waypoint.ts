@@ -46,7 +46,6 @@ import {
   WaypointMetrics,
   WaypointProxy,
 } from '../waypoint/index.js';
-import { ownedWrites } from '../waypoint/upstream.js';
 import { WaypointFileSource, WaypointXdsSource } from './waypoint-config-source.js';
 import type { ConfigSource } from './ztunnel-config-source.js';
 import { certificatesFromConfig, type ManagedCertificateSource } from './ztunnel-identity.js';
@@ -187,8 +186,7 @@ export async function buildWaypoint(
       terminate: (tunnel) =>
         new Promise((resolve) => {
           tunnel.once('close', () => resolve({ bytesSent: 0, bytesRecv: 0 }));
-          // node:http's corked latin1 writes get mangled on an HTTP/2 stream (see ownedWrites).
-          proxy.handle(ownedWrites(tunnel), conn);
+          proxy.handle(tunnel, conn);
         }),
     };
   };

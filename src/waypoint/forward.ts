@@ -6,11 +6,12 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
-import type { Readable, Writable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { authorizeRequest } from './authz.js';
 import { type BufferedBody, readBody } from './body.js';
 import type { ConfigSnapshot } from './config.js';
 import { applyRequestFilters, applyResponseFilters, type RequestHead } from './filters.js';
+import { BodyFramingError } from './h1/body.js';
 import { endSpan, nextTraceparent, startSpan } from './metrics.js';
 import {
   attemptTimeoutMs,
@@ -30,24 +31,26 @@ import {
   type UpstreamResponse,
 } from './upstream.js';
 
-/** Downstream request, HTTP/1.1 or HTTP/2 (compat API). */
+/** Downstream request, HTTP/1.1 (h1/server.ts) or HTTP/2 (node:http2 compat API). */
 export interface Downstream {
   readonly method: string;
   readonly url: string;
   readonly headers: IncomingHttpHeaders;
   readonly httpVersionMajor: number;
-  readonly stream: Readable;
+  /** The request body; absent when the request has none. */
+  readonly body?: Readable;
 }
 
-/** Downstream response writer (ServerResponse or Http2ServerResponse). */
+/** Downstream response writer (h1/server.ts's H1Response, or HTTP/2's). */
 export interface DownstreamResponse {
   readonly headersSent: boolean;
-  writeHead(status: number, headers?: OutgoingHttpHeaders): unknown;
-  end(body?: string | Buffer): unknown;
-  destroy(err?: Error): unknown;
-  readonly writable: Writable;
-  /** HTTP/2 downstreams: trailers sent with the end of the body (gRPC status). */
-  addTrailers?(trailers: OutgoingHttpHeaders): void;
+  writeHead(status: number, headers: OutgoingHttpHeaders): void;
+  /** Body bytes; false: wait for `onDrain` before writing more. */
+  write(chunk: Buffer): boolean;
+  onDrain(cb: () => void): void;
+  /** Ends the response; `trailers` go out on HTTP/2 only (gRPC status). */
+  end(body?: string | Buffer, trailers?: OutgoingHttpHeaders): void;
+  destroy(): void;
 }
 
 /** What the tunnel tells the waypoint about a connection. */
@@ -150,9 +153,15 @@ export async function forward(
       traceparent: trace.traceparent,
     });
   } catch (err) {
-    rt.log.warn({ err, service: conn.service }, 'request failed');
-    if (ex.status === 0)
-      reply(503, 'DC', 'upstream connect error or disconnect/reset before headers');
+    if (err instanceof BodyFramingError) {
+      // The HTTP/1.1 engine already answered 400 and closed the connection.
+      ex.status = 400;
+      ex.flags = 'DPE';
+    } else {
+      rt.log.warn({ err, service: conn.service }, 'request failed');
+      if (ex.status === 0)
+        reply(503, 'DC', 'upstream connect error or disconnect/reset before headers');
+    }
   } finally {
     if (span) endSpan(span, ex.status);
     rt.metrics?.recordRequest({
@@ -256,14 +265,8 @@ async function pipeline(
   head.headers.host = head.authority;
   head.headers.traceparent = req.traceparent;
   if (head.headers['x-request-id'] === undefined) head.headers['x-request-id'] = randomUUID();
-  // An HTTP/1.1 request without content-length or transfer-encoding has no
-  // body (RFC 9112 §6.3): skip the buffering machinery for it.
   const body: BufferedBody =
-    down.httpVersionMajor === 1 &&
-    down.headers['transfer-encoding'] === undefined &&
-    (down.headers['content-length'] === undefined || down.headers['content-length'] === '0')
-      ? EMPTY
-      : await readBody(down.stream, RETRY_BODY_LIMIT);
+    down.body === undefined ? EMPTY : await readBody(down.body, RETRY_BODY_LIMIT);
   ex.requestBytes = Buffer.isBuffer(body)
     ? body.length
     : body.head.reduce((s, b) => s + b.length, 0);
@@ -339,8 +342,9 @@ async function send(
       lease.lease.release();
       return reply(504, 'UT', 'upstream request timeout');
     }
-    const ac = new AbortController();
-    const timer = timeout === undefined ? undefined : setTimeout(() => ac.abort(), timeout);
+    // Most routes set no timeout: no AbortController or timer per request then.
+    const ac = timeout === undefined ? undefined : new AbortController();
+    const timer = ac === undefined ? undefined : setTimeout(() => ac.abort(), timeout);
     rt.active.set(ep.uid, (rt.active.get(ep.uid) ?? 0) + 1);
     const done = () => {
       if (timer) clearTimeout(timer);
@@ -358,11 +362,11 @@ async function send(
         port: ep.ports.get(target.port) ?? target.port,
       },
       upstreamReq,
-      ac.signal,
+      ac?.signal,
     );
     const outcome =
       result.kind === 'response'
-        ? { kind: 'status' as const, status: result.res.statusCode ?? 502 }
+        ? { kind: 'status' as const, status: result.res.statusCode }
         : result.outcome;
     rt.outlier.record(
       ep.uid,
@@ -380,7 +384,7 @@ async function send(
       bodyReplayable: replayable,
     });
     if (again) {
-      if (result.kind === 'response') result.res.body.resume();
+      if (result.kind === 'response') result.res.body.discard();
       done();
       const wait = Math.min(
         retryBackoffMs(route?.retry?.backoffMs ?? 25, retries + 1, rt.random),
@@ -395,6 +399,8 @@ async function send(
       if (result.outcome.kind === 'timeout') return reply(504, 'UT', 'upstream request timeout');
       if (result.outcome.kind === 'connect-failure')
         return reply(503, 'UF', 'upstream connect error');
+      if (result.outcome.kind === 'protocol-error')
+        return reply(502, 'UPE', 'upstream protocol error');
       return reply(503, 'UC', 'upstream reset before response');
     }
     return stream(
@@ -405,7 +411,7 @@ async function send(
       responseFilters,
       retries > 0 ? 'URX' : '-',
       done,
-      ac.signal,
+      ac?.signal,
     );
   }
 }
@@ -418,11 +424,11 @@ function stream(
   responseFilters: readonly RouteFilter[],
   flags: string,
   done: () => void,
-  signal: AbortSignal,
+  signal: AbortSignal | undefined,
 ): Promise<void> {
   const headers = cleanHeaders(up.headers);
   applyResponseFilters(responseFilters, headers);
-  ex.status = up.statusCode ?? 502;
+  ex.status = up.statusCode;
   ex.flags = flags;
   res.writeHead(ex.status, headers);
   return new Promise<void>((resolve) => {
@@ -430,7 +436,7 @@ function stream(
     const finish = () => {
       if (finished) return;
       finished = true;
-      signal.removeEventListener('abort', onAbort);
+      signal?.removeEventListener('abort', onAbort);
       done();
       resolve();
     };
@@ -441,29 +447,27 @@ function stream(
       res.destroy();
       finish();
     };
-    signal.addEventListener('abort', onAbort, { once: true });
+    signal?.addEventListener('abort', onAbort, { once: true });
     const body = up.body;
-    body.on('data', (c: Buffer) => {
-      ex.responseBytes += c.length;
+    const resume = () => body.resume();
+    body.pipe({
+      data: (c) => {
+        ex.responseBytes += c.length;
+        if (res.write(c)) return true;
+        res.onDrain(resume);
+        return false;
+      },
+      end: (trailers) => {
+        if (finished) return;
+        res.end(undefined, trailers ? cleanHeaders(trailers) : undefined);
+        finish();
+      },
+      error: () => {
+        if (finished) return;
+        res.destroy();
+        finish();
+      },
     });
-    body.on('error', () => {
-      res.destroy();
-      finish();
-    });
-    body.on('end', () => {
-      const t = up.trailers();
-      if (t && res.addTrailers) {
-        const clean = cleanHeaders(t);
-        if (Object.keys(clean).length > 0) res.addTrailers(clean);
-      }
-      res.writable.end();
-      finish();
-    });
-    body.on('close', () => {
-      if (!body.readableEnded) res.destroy();
-      finish();
-    });
-    body.pipe(res.writable, { end: false });
   });
 }
 

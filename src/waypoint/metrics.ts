@@ -13,7 +13,8 @@ import {
   SpanStatusCode,
   trace,
 } from '@opentelemetry/api';
-import { Counter, Histogram, type Registry } from 'prom-client';
+import { Counter, type Registry } from 'prom-client';
+import { CounterFamily, HistogramFamily } from '../telemetry/label-families.js';
 import { logger } from '../telemetry/logger.js';
 
 const LABELS = [
@@ -84,60 +85,45 @@ function principalParts(p: string | undefined): { ns: string; sa: string; id: st
   return { ns: m?.[1] ?? 'unknown', sa: m?.[2] ?? 'unknown', id: p };
 }
 
-const MAX_CHILDREN = 4096;
-
-interface RequestChildren {
-  readonly requests: { inc(): void };
-  readonly duration: { observe(v: number): void };
-  readonly requestBytes: { observe(v: number): void };
-  readonly responseBytes: { observe(v: number): void };
-}
-
 export class WaypointMetrics {
-  private readonly requests: Counter<string>;
-  private readonly duration: Histogram<string>;
-  private readonly requestBytes: Histogram<string>;
-  private readonly responseBytes: Histogram<string>;
+  private readonly requests: CounterFamily;
+  private readonly duration: HistogramFamily;
+  private readonly requestBytes: HistogramFamily;
+  private readonly responseBytes: HistogramFamily;
   private readonly tcpOpened: Counter<string>;
   private readonly tcpClosed: Counter<string>;
   private readonly tcpSent: Counter<string>;
   private readonly tcpReceived: Counter<string>;
   private readonly access = logger('access');
-  private readonly children = new Map<string, RequestChildren>();
 
   constructor(
     registry: Registry,
     private readonly cluster = 'Kubernetes',
   ) {
     const reg = { registers: [registry] };
-    const labelNames = [...LABELS];
-    this.requests = new Counter({
-      name: 'istio_requests_total',
-      help: 'Requests processed by the waypoint',
-      labelNames,
-      ...reg,
-    });
-    this.duration = new Histogram({
-      name: 'istio_request_duration_milliseconds',
-      help: 'Request duration',
-      labelNames,
-      buckets: DURATION_BUCKETS,
-      ...reg,
-    });
-    this.requestBytes = new Histogram({
-      name: 'istio_request_bytes',
-      help: 'Request body size',
-      labelNames,
-      buckets: SIZE_BUCKETS,
-      ...reg,
-    });
-    this.responseBytes = new Histogram({
-      name: 'istio_response_bytes',
-      help: 'Response body size',
-      labelNames,
-      buckets: SIZE_BUCKETS,
-      ...reg,
-    });
+    this.requests = new CounterFamily(
+      'istio_requests_total',
+      'Requests processed by the waypoint',
+      registry,
+    );
+    this.duration = new HistogramFamily(
+      'istio_request_duration_milliseconds',
+      'Request duration',
+      registry,
+      DURATION_BUCKETS,
+    );
+    this.requestBytes = new HistogramFamily(
+      'istio_request_bytes',
+      'Request body size',
+      registry,
+      SIZE_BUCKETS,
+    );
+    this.responseBytes = new HistogramFamily(
+      'istio_response_bytes',
+      'Response body size',
+      registry,
+      SIZE_BUCKETS,
+    );
     const tcp = [...TCP_LABELS];
     this.tcpOpened = new Counter({
       name: 'istio_tcp_connections_opened_total',
@@ -201,41 +187,25 @@ export class WaypointMetrics {
   }
 
   /**
-   * The four request metrics' children for one label tuple, cached: building
-   * Istio's 21-label object (principal parsing, spreads, string conversions)
-   * per request was measurable; a waypoint sees few distinct tuples. Bounded:
-   * the cache is dropped when it outgrows MAX_CHILDREN.
+   * Counts one HTTP request and writes its access-log line. The label tuple
+   * is keyed by the few fields it derives from; Istio's 21-label object is
+   * built only the first time a tuple is seen (label-families.ts).
    */
-  private requestChildren(r: RequestRecord): RequestChildren {
+  recordRequest(r: RequestRecord): void {
     const key = `${r.sourcePrincipal ?? ''}\0${r.destinationService}\0${r.destinationPrincipal ?? ''}\0${r.destinationWorkload ?? ''}\0${r.protocol}\0${r.status}\0${r.grpcStatus ?? ''}\0${r.flags}`;
-    let c = this.children.get(key);
-    if (!c) {
-      const labels: Labels = {
+    let labels: Labels | undefined;
+    const make = (): Labels =>
+      (labels ??= {
         ...this.labels(r),
         request_protocol: r.protocol,
         response_code: String(r.status),
         grpc_response_status: r.grpcStatus ?? '',
         response_flags: r.flags,
-      };
-      if (this.children.size >= MAX_CHILDREN) this.children.clear();
-      c = {
-        requests: this.requests.labels(labels),
-        duration: this.duration.labels(labels),
-        requestBytes: this.requestBytes.labels(labels),
-        responseBytes: this.responseBytes.labels(labels),
-      };
-      this.children.set(key, c);
-    }
-    return c;
-  }
-
-  /** Counts one HTTP request and writes its access-log line. */
-  recordRequest(r: RequestRecord): void {
-    const c = this.requestChildren(r);
-    c.requests.inc();
-    c.duration.observe(r.durationMs);
-    c.requestBytes.observe(r.requestBytes);
-    c.responseBytes.observe(r.responseBytes);
+      });
+    this.requests.child(key, make).inc();
+    this.duration.child(key, make).observe(r.durationMs);
+    this.requestBytes.child(key, make).observe(r.requestBytes);
+    this.responseBytes.child(key, make).observe(r.responseBytes);
     if (!this.access.isLevelEnabled('info')) return;
     this.access.info(
       {

@@ -461,3 +461,141 @@ describe('waypoint engine (real sockets)', () => {
     assert.equal((await w.get('/')).body, 'other');
   });
 });
+
+/** Writes `bytes` to the waypoint, half-closes, and returns everything it answers. */
+async function exchange(t: TestContext, port: number, bytes: string | Buffer, end = true) {
+  const s = connect(port, '127.0.0.1');
+  t.after(() => s.destroy());
+  if (end) s.end(bytes);
+  else s.write(bytes);
+  let out = '';
+  s.setEncoding('latin1');
+  s.on('data', (c: string) => {
+    out += c;
+  });
+  s.on('error', () => {});
+  await once(s, 'close');
+  return out;
+}
+
+describe('waypoint HTTP/1.1 wire behaviour (real sockets)', () => {
+  it('pipelined requests are answered in order on one connection', async (t) => {
+    const up = await upstream(t, (req, res) => {
+      req.resume();
+      // The first answer is the slowest: order must still hold.
+      setTimeout(() => res.end(`seen ${req.url}`), req.url === '/a' ? 100 : 0);
+    });
+    const w = await waypoint(t, {}, [endpoints('catalog', [up.port])]);
+    const out = await exchange(
+      t,
+      w.port,
+      'GET /a HTTP/1.1\r\nhost: x\r\n\r\nGET /b HTTP/1.1\r\nhost: x\r\n\r\nGET /c HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n',
+      false,
+    );
+    assert.deepEqual(out.match(/seen \/\w/g), ['seen /a', 'seen /b', 'seen /c']);
+    assert.equal(out.match(/HTTP\/1\.1 200/g)?.length, 3);
+  });
+
+  it('chunked request bodies arrive intact; HEAD and 204 carry no body', async (t) => {
+    const up = await upstream(t, (req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        if (req.url === '/empty') {
+          res.writeHead(204);
+          res.end();
+          return;
+        }
+        const body = Buffer.concat(chunks).toString();
+        res.writeHead(200, { 'content-type': 'text/plain', 'content-length': body.length + 5 });
+        res.end(req.method === 'HEAD' ? undefined : `echo:${body}`);
+      });
+    });
+    const w = await waypoint(t, {}, [endpoints('catalog', [up.port])]);
+    const out = await exchange(
+      t,
+      w.port,
+      'POST /p HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n4;x=y\r\ndefg\r\n0\r\n\r\n' +
+        'HEAD /h HTTP/1.1\r\nhost: x\r\n\r\n' +
+        'GET /empty HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n',
+    );
+    const parts = out.split(/(?=HTTP\/1\.1 )/);
+    assert.equal(parts.length, 3, JSON.stringify(out));
+    const [post, head, empty] = parts as [string, string, string];
+    assert.ok(
+      post.includes('\r\ncontent-length: 12\r\n') && post.endsWith('\r\n\r\necho:abcdefg'),
+      post,
+    );
+    assert.ok(head.startsWith('HTTP/1.1 200 ') && head.includes('\r\ncontent-length: 5\r\n'), head);
+    assert.ok(head.endsWith('\r\n\r\n'), 'HEAD response without a body');
+    assert.ok(empty.startsWith('HTTP/1.1 204 ') && empty.endsWith('\r\n\r\n'), empty);
+  });
+
+  it('an HTTP/1.0 client gets its answer and the connection closes', async (t) => {
+    const up = await upstream(t, reply('hello'));
+    const w = await waypoint(t, {}, [endpoints('catalog', [up.port])]);
+    const out = await exchange(t, w.port, 'GET / HTTP/1.0\r\nhost: x\r\n\r\n', false);
+    assert.match(out, /^HTTP\/1\.1 200 /);
+    assert.ok(out.includes('\r\nconnection: close\r\n'), out);
+    assert.ok(out.endsWith('\r\n\r\nhello'), out);
+  });
+
+  it('request smuggling shapes get 400 and never reach the backend', async (t) => {
+    const up = await upstream(t, reply('ok'));
+    const w = await waypoint(t, {}, [endpoints('catalog', [up.port])]);
+    for (const attack of [
+      'POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 4\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\n\r\n',
+      'POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 4\r\ncontent-length: 40\r\n\r\nabcd',
+      'POST / HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n',
+      'GET / HTTP/1.1\r\nhost : x\r\n\r\n',
+    ]) {
+      const out = await exchange(t, w.port, attack);
+      assert.match(out, /^HTTP\/1\.1 400 /, attack);
+      assert.doesNotMatch(out, /HTTP\/1\.1 200/, attack);
+    }
+    assert.equal(up.hits(), 0);
+  });
+
+  it('Expect: 100-continue gets 100 Continue before the body is sent', async (t) => {
+    const up = await upstream(t, reply('done'));
+    const w = await waypoint(t, {}, [endpoints('catalog', [up.port])]);
+    const s = connect(w.port, '127.0.0.1');
+    t.after(() => s.destroy());
+    s.write('POST / HTTP/1.1\r\nhost: x\r\nexpect: 100-continue\r\ncontent-length: 3\r\n\r\n');
+    s.setEncoding('latin1');
+    const [first] = (await once(s, 'data')) as [string];
+    assert.equal(first, 'HTTP/1.1 100 Continue\r\n\r\n');
+    s.write('abc');
+    let out = '';
+    s.on('data', (c: string) => {
+      out += c;
+      // The backend answers chunked; the last chunk ends the exchange.
+      if (out.endsWith('\r\n0\r\n\r\n')) s.end();
+    });
+    await once(s, 'close');
+    assert.match(out, /^HTTP\/1\.1 200 [\s\S]*\r\n4\r\ndone\r\n0\r\n\r\n$/);
+  });
+
+  it('backend answers: close-delimited relayed; malformed → 502 UPE', async (t) => {
+    const raw = createTcpServer((sock) => {
+      sock.once('data', (d: Buffer) => {
+        if (d.toString().startsWith('GET /bad'))
+          sock.end('HTTP/1.1 200 OK\r\ncontent-length: 1\r\ntransfer-encoding: chunked\r\n\r\n');
+        else sock.end('HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\n\r\nuntil-close');
+      });
+    });
+    const port = await listen(t, raw);
+    const w = await waypoint(t, {}, [endpoints('catalog', [port])]);
+    let r = await w.get('/close');
+    assert.equal(r.status, 200);
+    assert.equal(r.body, 'until-close');
+    r = await w.get('/bad');
+    assert.equal(r.status, 502);
+    assert.equal(r.body, 'upstream protocol error');
+    const m = await w.registry.getSingleMetricAsString('istio_requests_total');
+    assert.match(
+      m,
+      /response_code="502"[^}]*response_flags="UPE"|response_flags="UPE"[^}]*response_code="502"/,
+    );
+  });
+});

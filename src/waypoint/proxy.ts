@@ -3,17 +3,12 @@
  * tunnelled byte stream (the inner stream of an HBONE CONNECT, or a plain
  * socket in tests) plus what the tunnel knows (target service, port, peer
  * identity), sniffs the protocol from the first bytes, and serves it:
- * HTTP/1.1 and h2c through Node's HTTP servers (bounded headers → 431,
- * malformed requests → 400, headers timeout against slowloris, HTTP/2
- * protocol errors → GOAWAY), anything else as opaque TCP to an endpoint.
+ * HTTP/1.1 through ambit's own lean engine (h1/: bounded heads → 431,
+ * malformed requests → 400, a headers timeout against slowloris), h2c
+ * through node:http2 (HTTP/2 protocol errors → GOAWAY), anything else as
+ * opaque TCP to an endpoint.
  */
-import {
-  createServer as createH1,
-  type IncomingMessage,
-  type OutgoingHttpHeaders,
-  type Server,
-  type ServerResponse,
-} from 'node:http';
+import type { IncomingHttpHeaders } from 'node:http';
 import {
   createServer as createH2,
   type Http2Server,
@@ -21,11 +16,14 @@ import {
   type Http2ServerResponse,
   type Http2Session,
 } from 'node:http2';
-import type { Duplex, Readable, Writable } from 'node:stream';
+import type { Duplex, Readable } from 'node:stream';
 import { logger } from '../telemetry/logger.js';
 import type { ConfigStore } from './config.js';
 import { type ConnectionInfo, type DownstreamResponse, forward } from './forward.js';
+import type { HeaderList, RequestHead } from './h1/parse.js';
+import { type H1Response, H1Server } from './h1/server.js';
 import type { WaypointMetrics } from './metrics.js';
+import { ownedWrites } from './owned-writes.js';
 import {
   CircuitBreakers,
   type Clock,
@@ -48,6 +46,8 @@ export interface WaypointProxyOptions {
   readonly locality?: Locality;
   /** Largest request header block, bytes. Default 16384 (over it: 431). */
   readonly maxHeaderBytes?: number;
+  /** Most request header fields. Default 100 (over it: 431). */
+  readonly maxHeaderFields?: number;
   /** Time to receive a complete request head, ms. Default 10000. */
   readonly headersTimeoutMs?: number;
   /** Idle time before a downstream connection is closed, ms. Default 300000. */
@@ -69,9 +69,23 @@ export function sniff(first: Buffer): SniffedProtocol {
   return 'tcp';
 }
 
+/** Request fields as node:http gives them: lowercase keys, duplicates joined, set-cookie a list. */
+function headerObject(list: HeaderList): IncomingHttpHeaders {
+  const out: IncomingHttpHeaders = {};
+  for (let i = 0; i < list.length; i += 2) {
+    const name = list[i] as string;
+    const value = list[i + 1] as string;
+    const prev = out[name];
+    if (prev === undefined) out[name] = name === 'set-cookie' ? [value] : value;
+    else if (Array.isArray(prev)) prev.push(value);
+    else out[name] = `${prev}, ${value}`;
+  }
+  return out;
+}
+
 export class WaypointProxy {
   private readonly rt: Runtime;
-  private readonly h1: Server;
+  private readonly h1: H1Server<ConnectionInfo>;
   private readonly h2: Http2Server;
   private readonly conns = new WeakMap<object, ConnectionInfo>();
   private readonly open = new Set<Duplex>();
@@ -94,22 +108,16 @@ export class WaypointProxy {
       ...(opts.locality ? { locality: opts.locality } : {}),
       log: logger('waypoint'),
     };
-    this.h1 = createH1({
-      maxHeaderSize: opts.maxHeaderBytes ?? 16384,
-      headersTimeout: opts.headersTimeoutMs ?? 10_000,
-      requestTimeout: 0,
-      keepAliveTimeout: 5_000,
-      connectionsCheckingInterval: 1_000,
-    });
-    this.h1.timeout = opts.idleTimeoutMs ?? 300_000;
-    // Node arms header/request timeout tracking when a server starts
-    // listening. This server never listens (connections are handed in), so
-    // arm it explicitly; without it slowloris heads would never time out.
-    this.h1.emit('listening');
-    this.h1.on('request', (req: IncomingMessage, res: ServerResponse) => {
-      const conn = this.conns.get(req.socket);
-      if (conn) this.serve(conn, req, res);
-      else res.destroy();
+    this.h1 = new H1Server({
+      limits: {
+        maxBytes: opts.maxHeaderBytes ?? 16384,
+        maxFields: opts.maxHeaderFields ?? 100,
+      },
+      headersTimeoutMs: opts.headersTimeoutMs ?? 10_000,
+      idleTimeoutMs: opts.idleTimeoutMs ?? 300_000,
+      onRequest: (head, body, res, conn) => this.serveH1(conn, head, body, res),
+      onClientError: (status, reason) =>
+        this.rt.log.debug({ status, reason }, 'bad HTTP/1.1 request'),
     });
     this.h2 = createH2({
       maxSessionMemory: 10,
@@ -123,7 +131,7 @@ export class WaypointProxy {
     this.h2.on('request', (req: Http2ServerRequest, res: Http2ServerResponse) => {
       const conn = this.conns.get(req.stream.session as object);
       req.stream.on('error', () => {});
-      if (conn) this.serve(conn, req, res);
+      if (conn) this.serveH2(conn, req, res);
       else res.stream.close();
     });
   }
@@ -133,32 +141,51 @@ export class WaypointProxy {
     return this.rt;
   }
 
-  private serve(
+  private serveH1(
     conn: ConnectionInfo,
-    req: IncomingMessage | Http2ServerRequest,
-    res: ServerResponse | Http2ServerResponse,
+    head: RequestHead,
+    body: Readable | undefined,
+    res: H1Response,
   ): void {
+    const down = {
+      method: head.method,
+      url: head.target,
+      headers: headerObject(head.headers),
+      httpVersionMajor: 1,
+      ...(body ? { body } : {}),
+    };
+    forward(this.rt, conn, down, res).catch((err: unknown) => {
+      this.rt.log.error({ err }, 'request handler failed');
+      res.destroy();
+    });
+  }
+
+  private serveH2(conn: ConnectionInfo, req: Http2ServerRequest, res: Http2ServerResponse): void {
     const down = {
       method: req.method ?? 'GET',
       url: req.url ?? '/',
       headers: req.headers,
-      httpVersionMajor: req.httpVersionMajor,
-      stream: req as unknown as Readable,
+      httpVersionMajor: 2,
+      // A HEADERS frame with END_STREAM: no body to read.
+      ...(req.stream.endAfterHeaders ? {} : { body: req as unknown as Readable }),
     };
     const out: DownstreamResponse = {
       get headersSent() {
         return res.headersSent;
       },
-      writeHead: (s, h) => res.writeHead(s, h as never),
-      end: (b) => (b === undefined ? res.end() : res.end(b)),
-      destroy: () => {
-        if ('stream' in res) res.stream.close(0x2);
-        else res.destroy();
+      writeHead: (s, h) => {
+        res.writeHead(s, h as never);
       },
-      writable: res as unknown as Writable,
-      ...('stream' in res
-        ? { addTrailers: (t: OutgoingHttpHeaders) => res.addTrailers(t as never) }
-        : {}),
+      write: (c) => res.write(c),
+      onDrain: (cb) => {
+        res.once('drain', cb);
+      },
+      end: (b, trailers) => {
+        if (trailers && Object.keys(trailers).length > 0) res.addTrailers(trailers as never);
+        if (b === undefined) res.end();
+        else res.end(b);
+      },
+      destroy: () => res.stream.close(0x2),
     };
     forward(this.rt, conn, down, out).catch((err: unknown) => {
       this.rt.log.error({ err }, 'request handler failed');
@@ -180,22 +207,22 @@ export class WaypointProxy {
       return;
     }
     stream.once('data', (first: Buffer) => {
+      const proto = sniff(first);
+      if (proto === 'http1') {
+        this.h1.handle(stream, conn, first);
+        return;
+      }
       stream.pause();
       stream.unshift(first);
-      const proto = sniff(first);
       if (proto === 'tcp') return this.tcp(stream, conn);
       if (proto === 'h2') {
         this.pendingH2 = conn;
         try {
-          this.h2.emit('connection', stream);
+          this.h2.emit('connection', ownedWrites(stream));
         } finally {
           this.pendingH2 = undefined;
         }
-        return;
       }
-      this.conns.set(stream, conn);
-      this.h1.emit('connection', stream);
-      stream.resume();
     });
   }
 
@@ -265,8 +292,7 @@ export class WaypointProxy {
     this.rt.pool.close();
     for (const s of this.open) s.destroy();
     this.open.clear();
-    this.h1.closeAllConnections();
-    this.h1.close(() => {});
+    this.h1.closeAll();
     this.h2.close(() => {});
   }
 }

@@ -2,32 +2,28 @@
  * Upstream attempts: open streams through the injected connector (the
  * waypoint binary: HBONE to the endpoint's ztunnel; tests: plain TCP), send
  * the request as HTTP/1.1 or as h2c (gRPC and other HTTP/2 traffic), and
- * resolve once response headers arrive.
+ * resolve once response headers arrive. Response bodies are delivered to a
+ * {@link BodySink} with backpressure.
  *
  * Connections are kept alive per (endpoint, port, protocol), as Envoy's
  * upstream pools do: a new TCP handshake (or a new HBONE CONNECT stream plus
  * its 200) per request cost more CPU than the whole L7 pipeline. HTTP/1.1
- * goes through a bounded keep-alive `http.Agent` whose sockets come from the
- * connector; HTTP/2 multiplexes every request on one session per key. A
- * request that fails on a reused keep-alive connection before any response
- * (the app closed it while idle) is sent once more on a fresh connection when
- * its body is replayable, so keep-alive never surfaces as a spurious 503.
+ * goes through ambit's own keep-alive pool (h1/client.ts); HTTP/2
+ * multiplexes every request on one session per key. A request that fails
+ * on a reused keep-alive connection before any response (the app closed it
+ * while idle) is sent once more on a fresh connection when its body is
+ * replayable, so keep-alive never surfaces as a spurious 503.
  */
-import {
-  Agent,
-  request as httpRequest,
-  type IncomingHttpHeaders,
-  type IncomingMessage,
-  type OutgoingHttpHeaders,
-} from 'node:http';
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import {
   type ClientHttp2Session,
   type ClientHttp2Stream,
   constants as h2c,
   connect as h2connect,
 } from 'node:http2';
-import { Socket } from 'node:net';
-import { Duplex, type Readable } from 'node:stream';
+import type { Duplex, Readable } from 'node:stream';
+import { H1Pool } from './h1/client.js';
+import { ownedWrites } from './owned-writes.js';
 import type { AttemptOutcome } from './resilience/index.js';
 import type { EndpointInfo, ServiceKey } from './types.js';
 
@@ -58,13 +54,30 @@ export interface UpstreamRequest {
   readonly protocol?: UpstreamProtocol;
 }
 
+/** Where a response body goes. */
+export interface BodySink {
+  /** A piece of body; false asks the source to wait for `resume()`. */
+  data(chunk: Buffer): boolean;
+  /** The body is complete; `trailers` from HTTP/2 (gRPC status). */
+  end(trailers: IncomingHttpHeaders | undefined): void;
+  /** The body was cut short. */
+  error(err: Error): void;
+}
+
+/** A response body, read once. */
+export interface ResponseBody {
+  pipe(sink: BodySink): void;
+  /** After `data` returned false: deliver more. */
+  resume(): void;
+  /** Reads and drops the body (a response that is retried instead). */
+  discard(): void;
+}
+
 /** A response whose headers arrived; the body streams. */
 export interface UpstreamResponse {
   readonly statusCode: number;
   readonly headers: IncomingHttpHeaders;
-  readonly body: Readable;
-  /** Trailers (gRPC's `grpc-status`), complete once `body` ended. */
-  trailers(): IncomingHttpHeaders | undefined;
+  readonly body: ResponseBody;
 }
 
 export type AttemptResult =
@@ -85,52 +98,11 @@ export interface UpstreamPoolOptions {
   readonly idleTimeoutMs?: number;
 }
 
+/** Dial deadline when the attempt has no timeout of its own, ms (ztunnel's). */
+const CONNECT_TIMEOUT_MS = 10_000;
+
 /** Errors from the connector (not from the exchange), so they classify as connect-failure. */
 const connectErrors = new WeakSet<object>();
-
-/** An `http.Agent` whose sockets come from the connector (see ownedWrites for non-sockets). */
-class ConnectorAgent extends Agent {
-  constructor(
-    private readonly open: (signal: AbortSignal) => Promise<Duplex>,
-    idleTimeoutMs: number,
-    opts: { maxSockets: number; maxFreeSockets: number },
-  ) {
-    super({ keepAlive: true, timeout: idleTimeoutMs, scheduling: 'lifo', ...opts });
-  }
-
-  /** The per-attempt signal for the dial (set by sendH1 right before the request). */
-  signal: AbortSignal | undefined;
-
-  override createConnection(
-    _opts: unknown,
-    cb?: (err: Error | null, socket: Duplex) => void,
-  ): Duplex | undefined {
-    this.dial(cb ?? (() => {}));
-    return undefined;
-  }
-
-  /** Opens a connection through the connector (pooled or not, per caller). */
-  dial(cb: (err: Error | null, socket: Duplex) => void): void {
-    const signal = this.signal ?? AbortSignal.timeout(10_000);
-    this.open(signal).then(
-      (s) => cb(null, ownedWrites(s)),
-      (err: unknown) => {
-        const e = err instanceof Error ? err : new Error(String(err));
-        connectErrors.add(e);
-        cb(e, undefined as never);
-      },
-    );
-  }
-
-  /** No open and no idle connections. */
-  get empty(): boolean {
-    return (
-      Object.keys(this.sockets).length === 0 &&
-      Object.keys(this.freeSockets).length === 0 &&
-      Object.keys(this.requests).length === 0
-    );
-  }
-}
 
 interface H2Entry {
   session?: ClientHttp2Session;
@@ -142,10 +114,8 @@ interface H2Entry {
  * Unused keys are swept when the map grows, so endpoint churn does not leak.
  */
 export class UpstreamPool {
-  private readonly h1 = new Map<string, ConnectorAgent>();
+  readonly h1: H1Pool;
   private readonly h2 = new Map<string, H2Entry>();
-  private readonly maxSockets: number;
-  private readonly maxIdle: number;
   private readonly idleTimeoutMs: number;
   private closed = false;
 
@@ -153,40 +123,36 @@ export class UpstreamPool {
     private readonly connector: UpstreamConnector,
     opts: UpstreamPoolOptions = {},
   ) {
-    this.maxSockets = opts.maxSockets ?? 256;
-    this.maxIdle = opts.maxIdle ?? 32;
     this.idleTimeoutMs = opts.idleTimeoutMs ?? 30_000;
+    this.h1 = new H1Pool({
+      ...(opts.maxSockets !== undefined ? { maxSockets: opts.maxSockets } : {}),
+      ...(opts.maxIdle !== undefined ? { maxIdle: opts.maxIdle } : {}),
+      idleTimeoutMs: this.idleTimeoutMs,
+    });
   }
 
-  private static key(t: UpstreamTarget): string {
+  static key(t: UpstreamTarget): string {
     return `${t.endpoint.uid}|${t.endpoint.address}|${t.port}`;
   }
 
-  agent(target: UpstreamTarget): ConnectorAgent {
-    const key = UpstreamPool.key(target);
-    let a = this.h1.get(key);
-    if (!a) {
-      if (this.h1.size >= 64)
-        for (const [k, v] of this.h1)
-          if (v.empty) {
-            v.destroy();
-            this.h1.delete(k);
-          }
-      a = new ConnectorAgent(
-        (signal) => this.connector.connect(target, signal),
-        this.idleTimeoutMs,
-        { maxSockets: this.maxSockets, maxFreeSockets: this.maxIdle },
-      );
-      this.h1.set(key, a);
-    }
-    return a;
+  /**
+   * Opens a stream to `target` through the connector (connect failures are
+   * marked). Without a signal the dial gets the connect timeout.
+   */
+  dial(target: UpstreamTarget, signal: AbortSignal | undefined): Promise<Duplex> {
+    const s = signal ?? AbortSignal.timeout(CONNECT_TIMEOUT_MS);
+    return this.connector.connect(target, s).catch((err: unknown) => {
+      const error = err instanceof Error ? err : new Error(String(err));
+      connectErrors.add(error);
+      throw error;
+    });
   }
 
   /** A live HTTP/2 session to the target, opening one if needed. */
   async session(
     target: UpstreamTarget,
     authority: string,
-    signal: AbortSignal,
+    signal: AbortSignal | undefined,
   ): Promise<ClientHttp2Session> {
     const key = UpstreamPool.key(target);
     let e = this.h2.get(key);
@@ -201,15 +167,10 @@ export class UpstreamPool {
     const entry = e;
     entry.session = undefined;
     const pending = (async () => {
-      let socket: Duplex;
-      try {
-        socket = await this.connector.connect(target, signal);
-      } catch (err) {
-        const error = err instanceof Error ? err : new Error(String(err));
-        connectErrors.add(error);
-        throw error;
-      }
-      const session = h2connect(`http://${authority}`, { createConnection: () => socket as never });
+      const socket = await this.dial(target, signal);
+      const session = h2connect(`http://${authority}`, {
+        createConnection: () => ownedWrites(socket) as never,
+      });
       const forget = () => {
         if (entry.session === session) entry.session = undefined;
       };
@@ -234,8 +195,7 @@ export class UpstreamPool {
   /** Closes every pooled connection (waypoint shutdown). */
   close(): void {
     this.closed = true;
-    for (const a of this.h1.values()) a.destroy();
-    this.h1.clear();
+    this.h1.close();
     for (const e of this.h2.values()) e.session?.destroy();
     this.h2.clear();
   }
@@ -246,22 +206,38 @@ export async function sendAttempt(
   pool: UpstreamPool,
   target: UpstreamTarget,
   req: UpstreamRequest,
-  signal: AbortSignal,
+  signal: AbortSignal | undefined,
 ): Promise<AttemptResult> {
-  if (signal.aborted) return { kind: 'failed', outcome: { kind: 'timeout' } };
+  if (signal?.aborted) return { kind: 'failed', outcome: { kind: 'timeout' } };
   if (req.protocol === 'h2') return sendH2(pool, target, req, signal);
-  const first = await sendH1(pool.agent(target), req, signal);
+  const key = UpstreamPool.key(target);
+  const dial = (s: AbortSignal | undefined) => pool.dial(target, s);
+  let r = await pool.h1.send(key, dial, req, signal);
   // A keep-alive connection the app closed while idle fails before any
   // response; a replayable request goes once more on a fresh connection.
-  if (first.kind === 'failed' && first.reused && Buffer.isBuffer(req.body) && !signal.aborted)
-    return sendH1(pool.agent(target), req, signal, true);
-  return first;
+  if (
+    !r.ok &&
+    r.reused &&
+    r.failure.kind === 'reset' &&
+    Buffer.isBuffer(req.body) &&
+    !signal?.aborted
+  )
+    r = await pool.h1.send(key, dial, req, signal, true);
+  if (r.ok) return { kind: 'response', res: r.res, abort: r.abort };
+  const f = r.failure;
+  if (f.kind === 'timeout') return { kind: 'failed', outcome: { kind: 'timeout' } };
+  return failure(signal, 'error' in f ? f.error : undefined, f.kind === 'protocol-error');
 }
 
-function failure(signal: AbortSignal, error: unknown): Extract<AttemptResult, { kind: 'failed' }> {
-  if (signal.aborted) return { kind: 'failed', outcome: { kind: 'timeout' }, error };
+function failure(
+  signal: AbortSignal | undefined,
+  error: unknown,
+  protocolError = false,
+): Extract<AttemptResult, { kind: 'failed' }> {
+  if (signal?.aborted) return { kind: 'failed', outcome: { kind: 'timeout' }, error };
   if (error && typeof error === 'object' && connectErrors.has(error))
     return { kind: 'failed', outcome: { kind: 'connect-failure' }, error };
+  if (protocolError) return { kind: 'failed', outcome: { kind: 'protocol-error' }, error };
   return { kind: 'failed', outcome: { kind: 'reset' }, error };
 }
 
@@ -273,125 +249,35 @@ function writeBody(req: UpstreamRequest, out: NodeJS.WritableStream): void {
   }
 }
 
-/**
- * node:http's client corks the socket and writes the request head as a
- * latin1 string; on an HTTP/2 stream (an HBONE CONNECT) the first chunk of
- * such a writev arrived zeroed at the app (seen on Node 20). Handing the
- * stream one owned Buffer per write avoids that path.
- */
-export function ownedWrites(inner: Duplex): Duplex {
-  if (inner instanceof Socket) return inner;
-  const d = new Duplex({
-    write(chunk: Buffer | string, enc: BufferEncoding, cb) {
-      inner.write(Buffer.isBuffer(chunk) ? Buffer.from(chunk) : Buffer.from(chunk, enc), cb);
-    },
-    final(cb) {
-      inner.end(cb);
-    },
-    read() {
-      inner.resume();
-    },
-    destroy(err, cb) {
-      inner.destroy(err ?? undefined);
-      cb(err);
-    },
-  });
-  // node:http's client and Agent treat their stream as a net.Socket
-  // (keep-alive pooling calls setTimeout/setKeepAlive/ref/unref): give the
-  // tunnel stream those, with an idle timer that any traffic re-arms.
-  let idleMs = 0;
-  let timer: NodeJS.Timeout | undefined;
-  const arm = () => {
-    if (timer) clearTimeout(timer);
-    timer = undefined;
-    if (idleMs > 0 && !d.destroyed) {
-      timer = setTimeout(() => d.emit('timeout'), idleMs);
-      timer.unref();
-    }
-  };
-  Object.assign(d, {
-    timeout: 0,
-    setTimeout(ms: number, cb?: () => void) {
-      idleMs = ms;
-      (d as unknown as { timeout: number }).timeout = ms;
-      if (cb) d.once('timeout', cb);
-      arm();
-      return d;
-    },
-    setKeepAlive: () => d,
-    setNoDelay: () => d,
-    ref: () => d,
-    unref: () => d,
-  });
-  const write = d.write.bind(d);
-  d.write = ((...args: Parameters<Duplex['write']>) => {
-    if (idleMs > 0) arm();
-    return write(...args);
-  }) as Duplex['write'];
-  inner.on('data', (c: Buffer) => {
-    if (idleMs > 0) arm();
-    if (!d.push(c)) inner.pause();
-  });
-  inner.on('end', () => d.push(null));
-  inner.on('error', (err) => d.destroy(err));
-  inner.on('close', () => {
-    if (timer) clearTimeout(timer);
-    if (!d.destroyed) d.destroy();
-  });
-  return d;
-}
-
-function sendH1(
-  agent: ConnectorAgent,
-  req: UpstreamRequest,
-  signal: AbortSignal,
-  fresh = false,
-): Promise<AttemptResult & { reused?: boolean }> {
-  return new Promise((resolve) => {
-    agent.signal = signal;
-    const out = httpRequest({
-      method: req.method,
-      path: req.path,
-      headers: req.headers,
-      // The retry after a stale keep-alive connection must not pick another
-      // idle one: it dials a connection of its own, closed after the exchange.
-      ...(fresh
-        ? {
-            createConnection: (_o: unknown, cb: (err: Error | null, s: Duplex) => void) => {
-              agent.dial(cb);
-              return undefined;
-            },
-          }
-        : { agent }),
-    } as never);
-    agent.signal = undefined;
-    let settled = false;
-    const settle = (r: AttemptResult & { reused?: boolean }) => {
-      if (settled) return;
-      settled = true;
-      signal.removeEventListener('abort', onAbort);
-      resolve(r);
-    };
-    const onAbort = () => {
-      out.destroy();
-      settle({ kind: 'failed', outcome: { kind: 'timeout' } });
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-    out.on('error', (error) => settle({ ...failure(signal, error), reused: out.reusedSocket }));
-    out.on('response', (res: IncomingMessage) => {
-      settle({
-        kind: 'response',
-        res: {
-          statusCode: res.statusCode ?? 502,
-          headers: res.headers,
-          body: res,
-          trailers: () => res.trailers,
-        },
-        abort: () => out.destroy(),
+/** A Readable (an HTTP/2 stream) as a {@link ResponseBody}. */
+export function readableBody(
+  r: Readable,
+  trailers: () => IncomingHttpHeaders | undefined,
+): ResponseBody {
+  return {
+    pipe(sink) {
+      let done = false;
+      r.on('data', (c: Buffer) => {
+        if (!sink.data(c)) r.pause();
       });
-    });
-    writeBody(req, out);
-  });
+      r.once('end', () => {
+        done = true;
+        sink.end(trailers());
+      });
+      r.once('error', (err: Error) => {
+        if (done) return;
+        done = true;
+        sink.error(err);
+      });
+      r.once('close', () => {
+        if (done || r.readableEnded) return;
+        done = true;
+        sink.error(new Error('upstream stream closed before its end'));
+      });
+    },
+    resume: () => r.resume(),
+    discard: () => r.resume(),
+  };
 }
 
 /** Request headers that HTTP/2 forbids or that become pseudo-headers. */
@@ -408,7 +294,7 @@ function sendH2(
   pool: UpstreamPool,
   target: UpstreamTarget,
   req: UpstreamRequest,
-  signal: AbortSignal,
+  signal: AbortSignal | undefined,
 ): Promise<AttemptResult> {
   const authority = String(req.headers.host ?? 'localhost');
   return pool.session(target, authority, signal).then(
@@ -418,7 +304,7 @@ function sendH2(
         const settle = (r: AttemptResult) => {
           if (settled) return;
           settled = true;
-          signal.removeEventListener('abort', onAbort);
+          signal?.removeEventListener('abort', onAbort);
           resolve(r);
         };
         const headers: OutgoingHttpHeaders = {
@@ -441,7 +327,7 @@ function sendH2(
           kill();
           settle({ kind: 'failed', outcome: { kind: 'timeout' } });
         };
-        signal.addEventListener('abort', onAbort, { once: true });
+        signal?.addEventListener('abort', onAbort, { once: true });
         let trailers: IncomingHttpHeaders | undefined;
         s.on('trailers', (t: IncomingHttpHeaders) => {
           trailers = t;
@@ -454,7 +340,7 @@ function sendH2(
           for (const [k, v] of Object.entries(h)) if (!k.startsWith(':')) out[k] = v as string;
           settle({
             kind: 'response',
-            res: { statusCode, headers: out, body: s, trailers: () => trailers },
+            res: { statusCode, headers: out, body: readableBody(s, () => trailers) },
             abort: kill,
           });
         });

@@ -18,7 +18,9 @@ export type AttemptOutcome =
   | { readonly kind: 'status'; readonly status: number }
   | { readonly kind: 'connect-failure' }
   | { readonly kind: 'timeout' }
-  | { readonly kind: 'reset' };
+  | { readonly kind: 'reset' }
+  /** The upstream's response was not valid HTTP (answered 502). */
+  | { readonly kind: 'protocol-error' };
 
 export interface RetryState {
   /** Retries already made (0 after the first attempt). */
@@ -44,6 +46,8 @@ export function shouldRetry(
       return cfg.codes.has(504);
     case 'reset':
       return cfg.codes.has(503);
+    case 'protocol-error':
+      return cfg.codes.has(502);
   }
 }
 

@@ -1,0 +1,552 @@
+/**
+ * The upstream side of HTTP/1.1: keep-alive connections per upstream key,
+ * opened through the waypoint's connector (HBONE streams in production,
+ * TCP in tests), one exchange at a time per connection, as Envoy's HTTP/1
+ * pool does. Requests are written as one Buffer (head plus a buffered
+ * body) or head plus a chunked stream; responses are parsed strictly
+ * (parse.ts, body.ts) and their bodies delivered straight to a sink, with
+ * backpressure, without Readable streams in between.
+ *
+ * Limits: `maxSockets` open connections per key (further requests wait),
+ * `maxIdle` idle ones kept (LIFO, so a burst's extra connections age out),
+ * idle connections closed after `idleTimeoutMs`. A connection is reused
+ * only after a complete exchange with known framing and no `close`.
+ */
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+import type { Duplex, Readable } from 'node:stream';
+import type { BodySink, ResponseBody } from '../upstream.js';
+import {
+  type BodyDecoder,
+  BodyFramingError,
+  bodyDecoder,
+  encodeChunk,
+  LAST_CHUNK,
+} from './body.js';
+import { type HeadLimits, NO_BODY, parseResponseHead, type ResponseHead } from './parse.js';
+import { fieldLines, withBody } from './serialize.js';
+
+export interface H1PoolOptions {
+  /** Open connections per key. Default 256. */
+  readonly maxSockets?: number;
+  /** Idle connections kept per key. Default 32. */
+  readonly maxIdle?: number;
+  /** Idle time before a pooled connection closes, ms. Default 30 000. */
+  readonly idleTimeoutMs?: number;
+  /** Response head limits. Default 64 KiB, 100 fields. */
+  readonly limits?: HeadLimits;
+}
+
+export interface H1Request {
+  readonly method: string;
+  readonly path: string;
+  readonly headers: OutgoingHttpHeaders;
+  readonly body: Buffer | { readonly head: readonly Buffer[]; readonly rest: Readable };
+}
+
+export interface H1Response {
+  readonly statusCode: number;
+  readonly headers: IncomingHttpHeaders;
+  readonly body: ResponseBody;
+}
+
+/** Why an exchange produced no response. */
+export type H1Failure =
+  | { readonly kind: 'connect-failure'; readonly error: unknown }
+  /** The connection closed or reset before a complete response head. */
+  | { readonly kind: 'reset'; readonly error?: unknown }
+  /** The response was not valid HTTP/1.1. */
+  | { readonly kind: 'protocol-error'; readonly error: unknown }
+  | { readonly kind: 'timeout' };
+
+export type H1Result =
+  | { readonly ok: true; readonly res: H1Response; readonly abort: () => void }
+  | { readonly ok: false; readonly failure: H1Failure; readonly reused: boolean };
+
+const OWN_FIELDS: ReadonlySet<string> = new Set([
+  'content-length',
+  'transfer-encoding',
+  'connection',
+  'keep-alive',
+]);
+const RESPONSE_LIMITS: HeadLimits = Object.freeze({ maxBytes: 65536, maxFields: 100 });
+/** Methods whose requests carry no body unless one is given. */
+const BODYLESS = new Set(['GET', 'HEAD', 'DELETE', 'OPTIONS', 'TRACE', 'CONNECT']);
+
+interface Entry {
+  readonly idle: Connection[];
+  open: number;
+  readonly waiters: Array<() => void>;
+}
+
+export class H1Pool {
+  private readonly entries = new Map<string, Entry>();
+  private readonly maxSockets: number;
+  private readonly maxIdle: number;
+  private readonly idleTimeoutMs: number;
+  private readonly limits: HeadLimits;
+  private sweeper: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  constructor(opts: H1PoolOptions = {}) {
+    this.maxSockets = opts.maxSockets ?? 256;
+    this.maxIdle = opts.maxIdle ?? 32;
+    this.idleTimeoutMs = opts.idleTimeoutMs ?? 30_000;
+    this.limits = opts.limits ?? RESPONSE_LIMITS;
+  }
+
+  /**
+   * Sends one request on a pooled connection to `key` (opened with `dial`
+   * when none is idle) and resolves when the response head arrived.
+   * `fresh` skips idle connections (the retry after a stale one).
+   */
+  async send(
+    key: string,
+    dial: (signal: AbortSignal | undefined) => Promise<Duplex>,
+    req: H1Request,
+    signal: AbortSignal | undefined,
+    fresh = false,
+  ): Promise<H1Result> {
+    let conn: Connection;
+    let reused: boolean;
+    try {
+      ({ conn, reused } = await this.acquire(key, dial, signal, fresh));
+    } catch (error) {
+      if (signal?.aborted) return { ok: false, failure: { kind: 'timeout' }, reused: false };
+      return { ok: false, failure: { kind: 'connect-failure', error }, reused: false };
+    }
+    return conn.exchange(req, signal, reused);
+  }
+
+  private entry(key: string): Entry {
+    let e = this.entries.get(key);
+    if (!e) {
+      if (this.entries.size >= 256)
+        for (const [k, v] of this.entries)
+          if (v.open === 0 && v.waiters.length === 0) this.entries.delete(k);
+      e = { idle: [], open: 0, waiters: [] };
+      this.entries.set(key, e);
+    }
+    return e;
+  }
+
+  private async acquire(
+    key: string,
+    dial: (signal: AbortSignal | undefined) => Promise<Duplex>,
+    signal: AbortSignal | undefined,
+    fresh: boolean,
+  ): Promise<{ conn: Connection; reused: boolean }> {
+    const e = this.entry(key);
+    for (;;) {
+      if (this.closed) throw new Error('upstream pool closed');
+      if (!fresh) {
+        let c = e.idle.pop();
+        while (c && !c.usable) c = e.idle.pop();
+        if (c) return { conn: c, reused: true };
+      }
+      if (e.open < this.maxSockets) {
+        e.open += 1;
+        let stream: Duplex;
+        try {
+          stream = await dial(signal);
+        } catch (err) {
+          this.closedOne(e);
+          throw err;
+        }
+        if (this.closed) {
+          stream.destroy();
+          this.closedOne(e);
+          throw new Error('upstream pool closed');
+        }
+        return { conn: new Connection(this, e, stream, this.limits), reused: false };
+      }
+      await waitTurn(e, signal);
+    }
+  }
+
+  /** A finished exchange hands its connection back (or closes it). */
+  release(e: Entry, c: Connection): void {
+    if (this.closed) {
+      c.destroy();
+      return;
+    }
+    c.idleSince = performance.now();
+    e.idle.push(c);
+    if (e.idle.length > this.maxIdle) e.idle.shift()?.destroy();
+    e.waiters.shift()?.();
+    if (!this.sweeper) {
+      this.sweeper = setInterval(() => this.sweep(), Math.min(this.idleTimeoutMs, 5000));
+      this.sweeper.unref();
+    }
+  }
+
+  /** A connection of `e` closed. */
+  closedOne(e: Entry, c?: Connection): void {
+    e.open = Math.max(0, e.open - 1);
+    if (c) {
+      const i = e.idle.indexOf(c);
+      if (i >= 0) e.idle.splice(i, 1);
+    }
+    e.waiters.shift()?.();
+  }
+
+  private sweep(): void {
+    const cutoff = performance.now() - this.idleTimeoutMs;
+    let idle = 0;
+    for (const e of this.entries.values()) {
+      while (e.idle.length > 0 && (e.idle[0] as Connection).idleSince < cutoff)
+        e.idle.shift()?.destroy();
+      idle += e.idle.length;
+    }
+    if (idle === 0 && this.sweeper) {
+      clearInterval(this.sweeper);
+      this.sweeper = undefined;
+    }
+  }
+
+  /** Open and idle connections per key, for tests and admin dumps. */
+  stats(): { open: number; idle: number } {
+    let open = 0;
+    let idle = 0;
+    for (const e of this.entries.values()) {
+      open += e.open;
+      idle += e.idle.length;
+    }
+    return { open, idle };
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const e of this.entries.values()) {
+      for (const c of e.idle.splice(0)) c.destroy();
+      for (const w of e.waiters.splice(0)) w();
+    }
+    if (this.sweeper) clearInterval(this.sweeper);
+    this.sweeper = undefined;
+  }
+}
+
+function waitTurn(e: Entry, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onAbort = (): void => {
+      const i = e.waiters.indexOf(wake);
+      if (i >= 0) e.waiters.splice(i, 1);
+      reject(signal?.reason);
+    };
+    const wake = (): void => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    };
+    if (signal?.aborted) {
+      reject(signal.reason);
+      return;
+    }
+    signal?.addEventListener('abort', onAbort, { once: true });
+    e.waiters.push(wake);
+  });
+}
+
+enum Phase {
+  Idle,
+  /** Request sent (or being sent); waiting for the response head. */
+  Head,
+  /** Response head delivered; body flowing. */
+  Body,
+  Closed,
+}
+
+type Settle = (r: H1Result) => void;
+
+/** One upstream connection and its current exchange. */
+class Connection implements ResponseBody {
+  idleSince = 0;
+  private phase = Phase.Idle;
+  private buf: Buffer | undefined;
+  private settle: Settle | undefined;
+  private reused = false;
+  private method = 'GET';
+  private requestClose = false;
+  private requestSent = false;
+  private decoder: BodyDecoder = bodyDecoder(NO_BODY);
+  private responseClose = false;
+  private sink: BodySink | undefined;
+  /** Body bytes that arrived before `pipe`. */
+  private early: Buffer[] = [];
+  private ended = false;
+  private paused = false;
+  private signal: AbortSignal | undefined;
+  private readonly onAbort = (): void => {
+    this.fail({ kind: 'timeout' });
+  };
+  private readonly deliver = (d: Buffer): void => {
+    if (this.sink) {
+      if (!this.sink.data(d)) this.pauseStream();
+    } else {
+      this.early.push(d);
+      this.pauseStream();
+    }
+  };
+
+  constructor(
+    private readonly pool: H1Pool,
+    private readonly entry: Entry,
+    private readonly stream: Duplex,
+    private readonly limits: HeadLimits,
+  ) {
+    stream.on('data', (c: Buffer) => this.onData(c));
+    stream.on('end', () => this.onEnd());
+    stream.on('error', (err: Error) => this.onGone(err));
+    stream.on('close', () => this.onGone());
+  }
+
+  get usable(): boolean {
+    return this.phase === Phase.Idle && !this.stream.destroyed;
+  }
+
+  exchange(req: H1Request, signal: AbortSignal | undefined, reused: boolean): Promise<H1Result> {
+    return new Promise<H1Result>((resolve) => {
+      this.phase = Phase.Head;
+      this.reused = reused;
+      this.settle = resolve;
+      this.method = req.method;
+      this.requestClose = false;
+      this.requestSent = false;
+      this.responseClose = false;
+      this.sink = undefined;
+      this.early = [];
+      this.ended = false;
+      this.buf = undefined;
+      this.signal = signal;
+      if (signal?.aborted) {
+        this.fail({ kind: 'timeout' });
+        return;
+      }
+      signal?.addEventListener('abort', this.onAbort, { once: true });
+      this.resumeStream();
+      this.write(req);
+    });
+  }
+
+  private write(req: H1Request): void {
+    let head = `${req.method} ${req.path} HTTP/1.1\r\n${fieldLines(req.headers, OWN_FIELDS)}`;
+    const s = this.stream;
+    if (Buffer.isBuffer(req.body)) {
+      const b = req.body;
+      if (b.length > 0 || !BODYLESS.has(req.method)) head += `content-length: ${b.length}\r\n`;
+      s.write(withBody(`${head}\r\n`, b));
+      this.requestSent = true;
+      return;
+    }
+    s.write(Buffer.from(`${head}transfer-encoding: chunked\r\n\r\n`, 'latin1'));
+    for (const c of req.body.head) if (c.length > 0) s.write(encodeChunk(c));
+    const rest = req.body.rest;
+    rest.on('data', (c: Buffer) => {
+      if (c.length > 0 && !s.write(encodeChunk(c))) {
+        rest.pause();
+        s.once('drain', () => rest.resume());
+      }
+    });
+    rest.once('end', () => {
+      if (!s.destroyed) s.write(LAST_CHUNK);
+      this.requestSent = true;
+    });
+    rest.once('error', () => this.destroy());
+    rest.resume();
+  }
+
+  private onData(chunk: Buffer): void {
+    switch (this.phase) {
+      case Phase.Head:
+        this.buf = this.buf ? Buffer.concat([this.buf, chunk]) : chunk;
+        this.parseHead();
+        return;
+      case Phase.Body:
+        this.feed(chunk, 0);
+        return;
+      default:
+        // Bytes on an idle connection: the server is confused; drop it.
+        this.destroy();
+    }
+  }
+
+  private parseHead(): void {
+    const buf = this.buf as Buffer;
+    const r = parseResponseHead(buf, this.limits);
+    if (r === undefined) return;
+    if (r.error) {
+      this.fail({ kind: 'protocol-error', error: new Error(r.reason) });
+      return;
+    }
+    const head = r.head;
+    const rest = r.length < buf.length ? buf.subarray(r.length) : undefined;
+    this.buf = undefined;
+    if (head.status < 200) {
+      // 100 Continue / 103 Early Hints: the final response follows.
+      if (head.status === 101) {
+        this.fail({
+          kind: 'protocol-error',
+          error: new Error('unexpected 101 Switching Protocols'),
+        });
+        return;
+      }
+      if (rest) {
+        this.buf = rest;
+        this.parseHead();
+      }
+      return;
+    }
+    const noBody = this.method === 'HEAD' || head.status === 204 || head.status === 304;
+    this.decoder = bodyDecoder(noBody ? NO_BODY : head.framing);
+    this.responseClose = head.close;
+    this.phase = Phase.Body;
+    const settle = this.settle;
+    this.settle = undefined;
+    settle?.({
+      ok: true,
+      res: { statusCode: head.status, headers: toObject(head), body: this },
+      abort: () => this.destroy(),
+    });
+    if (rest) this.feed(rest, 0);
+    else if (this.decoder.done) this.bodyDone();
+  }
+
+  private feed(chunk: Buffer, start: number): void {
+    let end: number;
+    try {
+      end = this.decoder.feed(chunk, start, this.deliver);
+    } catch (err) {
+      this.bodyFailed(err as BodyFramingError);
+      return;
+    }
+    if (end >= 0) {
+      // Bytes after the response: the server broke framing; never reuse.
+      if (end < chunk.length) this.responseClose = true;
+      this.bodyDone();
+    }
+  }
+
+  private bodyDone(): void {
+    if (this.sink) this.finish();
+    else this.ended = true;
+  }
+
+  private finish(): void {
+    const sink = this.sink;
+    this.sink = undefined;
+    this.ended = false;
+    this.signal?.removeEventListener('abort', this.onAbort);
+    this.signal = undefined;
+    const reusable = !this.responseClose && !this.requestClose && this.requestSent;
+    if (reusable && !this.stream.destroyed) {
+      this.phase = Phase.Idle;
+      this.resumeStream();
+      this.pool.release(this.entry, this);
+    } else this.destroy();
+    sink?.end(undefined);
+  }
+
+  private bodyFailed(err: Error): void {
+    const sink = this.sink;
+    this.sink = undefined;
+    this.destroy();
+    sink?.error(err);
+  }
+
+  // ResponseBody
+
+  pipe(sink: BodySink): void {
+    this.sink = sink;
+    const early = this.early;
+    this.early = [];
+    for (const d of early) if (!sink.data(d)) this.paused = true;
+    if (this.ended) {
+      this.finish();
+      return;
+    }
+    if (this.phase !== Phase.Body) {
+      sink.error(new BodyFramingError('upstream connection closed'));
+      return;
+    }
+    if (!this.paused) this.resumeStream();
+  }
+
+  resume(): void {
+    this.resumeStream();
+  }
+
+  discard(): void {
+    this.pipe({ data: () => true, end: () => {}, error: () => {} });
+  }
+
+  private pauseStream(): void {
+    if (!this.paused) {
+      this.paused = true;
+      this.stream.pause();
+    }
+  }
+
+  private resumeStream(): void {
+    if (this.paused) {
+      this.paused = false;
+      this.stream.resume();
+    }
+  }
+
+  private onEnd(): void {
+    if (this.phase === Phase.Body && this.decoder.endsAtClose) {
+      this.responseClose = true;
+      this.bodyDone();
+      return;
+    }
+    this.onGone();
+  }
+
+  private onGone(err?: Error): void {
+    if (this.phase === Phase.Closed) return;
+    const phase = this.phase;
+    this.phase = Phase.Closed;
+    this.pool.closedOne(this.entry, this);
+    this.signal?.removeEventListener('abort', this.onAbort);
+    if (phase === Phase.Head) {
+      const settle = this.settle;
+      this.settle = undefined;
+      settle?.({ ok: false, failure: { kind: 'reset', error: err }, reused: this.reused });
+    } else if (phase === Phase.Body) {
+      const sink = this.sink;
+      this.sink = undefined;
+      // Without a sink yet, `pipe` reports the failure.
+      if (sink) sink.error(err ?? new BodyFramingError('upstream closed mid-body'));
+    }
+    if (!this.stream.destroyed) this.stream.destroy();
+  }
+
+  private fail(failure: H1Failure): void {
+    const settle = this.settle;
+    this.settle = undefined;
+    if (settle) settle({ ok: false, failure, reused: this.reused });
+    else if (this.sink) this.sink.error(new Error(failure.kind));
+    this.destroy();
+  }
+
+  destroy(): void {
+    if (this.phase !== Phase.Closed) {
+      this.onGone();
+      return;
+    }
+    if (!this.stream.destroyed) this.stream.destroy();
+  }
+}
+
+/** Response fields as node:http would give them (duplicates joined, set-cookie a list). */
+function toObject(head: ResponseHead): IncomingHttpHeaders {
+  const out: IncomingHttpHeaders = {};
+  const h = head.headers;
+  for (let i = 0; i < h.length; i += 2) {
+    const name = h[i] as string;
+    const value = h[i + 1] as string;
+    const prev = out[name];
+    if (prev === undefined) out[name] = name === 'set-cookie' ? [value] : value;
+    else if (Array.isArray(prev)) prev.push(value);
+    else out[name] = `${prev}, ${value}`;
+  }
+  return out;
+}

@@ -1,0 +1,295 @@
+/**
+ * HTTP/1.1 message heads (RFC 9112), parsed strictly enough to be safe in
+ * front of other parsers: a waypoint that accepts what the app's parser
+ * reads differently is a request-smuggling hole. So: CRLF line ends only,
+ * token header names with no space before the colon, no obs-fold, no
+ * control characters in values, Content-Length digits only (repeats must
+ * agree), Content-Length together with Transfer-Encoding refused, and only
+ * `chunked` as a transfer coding. Pure functions over a Buffer.
+ */
+
+/** Header fields as a flat list: [name0, value0, name1, value1, …], names lowercased. */
+export type HeaderList = string[];
+
+export interface RequestHead {
+  readonly method: string;
+  readonly target: string;
+  /** 0 for HTTP/1.0, 1 for HTTP/1.1. */
+  readonly minor: 0 | 1;
+  readonly headers: HeaderList;
+  readonly framing: Framing;
+  /** The client wants the connection closed after this exchange. */
+  readonly close: boolean;
+  /** `Expect: 100-continue` was sent. */
+  readonly expectContinue: boolean;
+}
+
+export interface ResponseHead {
+  readonly status: number;
+  readonly reason: string;
+  readonly minor: 0 | 1;
+  readonly headers: HeaderList;
+  /** Body framing as sent; `none` for 1xx/204/304 is decided by the caller. */
+  readonly framing: Framing;
+  readonly close: boolean;
+}
+
+/** How a message body is delimited (RFC 9112 §6.3). */
+export type Framing =
+  | { readonly kind: 'none' }
+  | { readonly kind: 'length'; readonly length: number }
+  | { readonly kind: 'chunked' }
+  /** Responses only: the body runs until the connection closes. */
+  | { readonly kind: 'close' };
+
+export const NO_BODY: Framing = Object.freeze({ kind: 'none' });
+const CHUNKED: Framing = Object.freeze({ kind: 'chunked' });
+const UNTIL_CLOSE: Framing = Object.freeze({ kind: 'close' });
+
+/** A head that cannot be served; `status` is what the client should get. */
+export interface HeadError {
+  readonly error: true;
+  readonly status: 400 | 431 | 501 | 505;
+  readonly reason: string;
+}
+
+export interface Parsed<T> {
+  readonly error: false;
+  readonly head: T;
+  /** Bytes of the head, including the blank line. */
+  readonly length: number;
+}
+
+export interface HeadLimits {
+  /** Largest head, bytes (request line + fields + blank line). */
+  readonly maxBytes: number;
+  /** Most header fields. */
+  readonly maxFields: number;
+}
+
+export const DEFAULT_HEAD_LIMITS: HeadLimits = Object.freeze({ maxBytes: 16384, maxFields: 100 });
+
+const CRLFCRLF = Buffer.from('\r\n\r\n');
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** Visible ASCII and obs-text, no spaces or controls (request-target). */
+const TARGET = /^[\x21-\x7e\x80-\xff]+$/;
+/** Field values: anything but controls other than HTAB. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
+const BAD_VALUE = /[\x00-\x08\x0a-\x1f\x7f]/;
+const DIGITS = /^[0-9]{1,15}$/;
+
+const lowerCache = new Map<string, string>();
+/** Lowercases a field name; names repeat, so the result is cached (bounded). */
+function lower(name: string): string {
+  let l = lowerCache.get(name);
+  if (l === undefined) {
+    l = name.toLowerCase();
+    if (lowerCache.size < 1024) lowerCache.set(name, l);
+  }
+  return l;
+}
+
+function fail(status: HeadError['status'], reason: string): HeadError {
+  return { error: true, status, reason };
+}
+
+/**
+ * Finds and parses a complete head at the start of `buf`. Returns undefined
+ * while incomplete (and still within limits), a {@link HeadError} for a bad
+ * or oversized head.
+ */
+function splitHead(
+  buf: Buffer,
+  limits: HeadLimits,
+): { lines: string[]; length: number } | HeadError | undefined {
+  // RFC 9112 §2.2: ignore empty lines before the start line.
+  let start = 0;
+  while (start + 1 < buf.length && buf[start] === 13 && buf[start + 1] === 10) start += 2;
+  const end = buf.indexOf(CRLFCRLF, start);
+  if (end < 0) {
+    if (buf.length > limits.maxBytes) return fail(431, 'request header fields too large');
+    // A bare LF line end would never complete a CRLF head: refuse it now.
+    const lf = buf.indexOf(10, start);
+    if (lf >= 0 && buf[lf - 1] !== 13) return fail(400, 'bare LF in head');
+    return undefined;
+  }
+  const length = end + 4;
+  if (length > limits.maxBytes) return fail(431, 'request header fields too large');
+  const text = buf.toString('latin1', start, end);
+  const lines = text.split('\r\n');
+  if (lines.length - 1 > limits.maxFields) return fail(431, 'too many header fields');
+  for (const l of lines) {
+    if (l.includes('\n') || l.includes('\r')) return fail(400, 'bare CR or LF in head');
+  }
+  return { lines, length };
+}
+
+interface Fields {
+  headers: HeaderList;
+  contentLength: string | undefined;
+  transferEncoding: string | undefined;
+  connection: string | undefined;
+  expect: string | undefined;
+}
+
+function parseFields(lines: string[]): Fields | HeadError {
+  const headers: HeaderList = [];
+  let contentLength: string | undefined;
+  let transferEncoding: string | undefined;
+  let connection: string | undefined;
+  let expect: string | undefined;
+  for (let i = 1; i < lines.length; i++) {
+    const line = lines[i] as string;
+    const colon = line.indexOf(':');
+    if (colon <= 0) return fail(400, 'malformed header field');
+    const raw = line.slice(0, colon);
+    if (!TOKEN.test(raw)) return fail(400, 'invalid header field name');
+    const value = line.slice(colon + 1).trim();
+    if (BAD_VALUE.test(value)) return fail(400, 'invalid header field value');
+    const name = lower(raw);
+    switch (name) {
+      case 'content-length': {
+        // "5, 5" and repeated fields with the same value are one length.
+        for (const v of value.split(',')) {
+          const n = v.trim();
+          if (!DIGITS.test(n)) return fail(400, 'invalid content-length');
+          if (contentLength !== undefined && contentLength !== n)
+            return fail(400, 'conflicting content-length');
+          contentLength = n;
+        }
+        break;
+      }
+      case 'transfer-encoding':
+        transferEncoding = transferEncoding === undefined ? value : `${transferEncoding}, ${value}`;
+        break;
+      case 'connection':
+        connection = connection === undefined ? value : `${connection}, ${value}`;
+        break;
+      case 'expect':
+        expect = value;
+        break;
+    }
+    headers.push(name, value);
+  }
+  return { headers, contentLength, transferEncoding, connection, expect };
+}
+
+function version(v: string | undefined): 0 | 1 | HeadError {
+  if (v === 'HTTP/1.1') return 1;
+  if (v === 'HTTP/1.0') return 0;
+  if (v !== undefined && /^HTTP\/[0-9]\.[0-9]$/.test(v))
+    return fail(505, 'HTTP version not supported');
+  return fail(400, 'malformed start line');
+}
+
+function hasToken(list: string | undefined, token: string): boolean {
+  if (list === undefined) return false;
+  for (const t of list.split(',')) if (t.trim().toLowerCase() === token) return true;
+  return false;
+}
+
+/** Whether the connection ends after this message (RFC 9112 §9.3). */
+function wantsClose(minor: 0 | 1, connection: string | undefined): boolean {
+  if (hasToken(connection, 'close')) return true;
+  return minor === 0 && !hasToken(connection, 'keep-alive');
+}
+
+/** Parses a request head at the start of `buf` (undefined: need more bytes). */
+export function parseRequestHead(
+  buf: Buffer,
+  limits: HeadLimits = DEFAULT_HEAD_LIMITS,
+): Parsed<RequestHead> | HeadError | undefined {
+  const split = splitHead(buf, limits);
+  if (split === undefined || 'error' in split) return split;
+  const { lines, length } = split;
+  const startLine = lines[0] as string;
+  const sp1 = startLine.indexOf(' ');
+  const sp2 = startLine.indexOf(' ', sp1 + 1);
+  if (sp1 <= 0 || sp2 < 0 || startLine.indexOf(' ', sp2 + 1) >= 0)
+    return fail(400, 'malformed request line');
+  const method = startLine.slice(0, sp1);
+  const target = startLine.slice(sp1 + 1, sp2);
+  if (!TOKEN.test(method)) return fail(400, 'invalid method');
+  if (!TARGET.test(target)) return fail(400, 'invalid request target');
+  const minor = version(startLine.slice(sp2 + 1));
+  if (typeof minor !== 'number') return minor;
+  const f = parseFields(lines);
+  if ('error' in f) return f;
+  let framing: Framing = NO_BODY;
+  if (f.transferEncoding !== undefined) {
+    // RFC 9112 §6.1: both present is a smuggling attempt; a 1.0 client cannot chunk.
+    if (f.contentLength !== undefined) return fail(400, 'content-length with transfer-encoding');
+    if (minor === 0) return fail(400, 'transfer-encoding in HTTP/1.0');
+    if (f.transferEncoding.trim().toLowerCase() !== 'chunked')
+      return fail(501, 'unsupported transfer-encoding');
+    framing = CHUNKED;
+  } else if (f.contentLength !== undefined && f.contentLength !== '0') {
+    framing = { kind: 'length', length: Number(f.contentLength) };
+  }
+  return {
+    error: false,
+    length,
+    head: {
+      method,
+      target,
+      minor,
+      headers: f.headers,
+      framing,
+      close: wantsClose(minor, f.connection),
+      expectContinue: f.expect !== undefined && f.expect.toLowerCase() === '100-continue',
+    },
+  };
+}
+
+/**
+ * Parses a response head. Framing follows the headers only; the caller
+ * knows whether the request was HEAD or the status carries no body.
+ */
+export function parseResponseHead(
+  buf: Buffer,
+  limits: HeadLimits = DEFAULT_HEAD_LIMITS,
+): Parsed<ResponseHead> | HeadError | undefined {
+  const split = splitHead(buf, limits);
+  if (split === undefined || 'error' in split) return split;
+  const { lines, length } = split;
+  const startLine = lines[0] as string;
+  const sp1 = startLine.indexOf(' ');
+  const minor = version(sp1 < 0 ? startLine : startLine.slice(0, sp1));
+  if (typeof minor !== 'number') return fail(400, 'malformed status line');
+  const code = startLine.slice(sp1 + 1, sp1 + 4);
+  if (!/^[1-9][0-9][0-9]$/.test(code) || (startLine.length > sp1 + 4 && startLine[sp1 + 4] !== ' '))
+    return fail(400, 'malformed status line');
+  const f = parseFields(lines);
+  if ('error' in f) return f;
+  let framing: Framing;
+  if (f.transferEncoding !== undefined) {
+    // RFC 9112 §6.3 lets an intermediary treat this as an error; forwarding
+    // it would invite response splitting.
+    if (f.contentLength !== undefined) return fail(400, 'content-length with transfer-encoding');
+    // Other codings would have to be passed on as such; no app sends them.
+    if (f.transferEncoding.trim().toLowerCase() !== 'chunked')
+      return fail(501, 'unsupported transfer-encoding');
+    framing = CHUNKED;
+  } else if (f.contentLength !== undefined) {
+    framing =
+      f.contentLength === '0' ? NO_BODY : { kind: 'length', length: Number(f.contentLength) };
+  } else framing = UNTIL_CLOSE;
+  return {
+    error: false,
+    length,
+    head: {
+      status: Number(code),
+      reason: startLine.slice(sp1 + 5),
+      minor,
+      headers: f.headers,
+      framing,
+      close: wantsClose(minor, f.connection) || framing.kind === 'close',
+    },
+  };
+}
+
+/** The value of the first field `name` (lowercase) in a list. */
+export function fieldValue(headers: HeaderList, name: string): string | undefined {
+  for (let i = 0; i < headers.length; i += 2) if (headers[i] === name) return headers[i + 1];
+  return undefined;
+}

@@ -1,0 +1,59 @@
+/**
+ * HTTP/1.1 heads as bytes. Names and values are checked the way node:http
+ * checks them (no CR, LF or other controls: a value carrying CRLF would let
+ * config or an upstream split the message), and a head plus a small body go
+ * out as one Buffer: one write(2) per message, and tunnel streams never see
+ * a string chunk (see upstream.ts on zeroed writev chunks).
+ */
+
+import type { OutgoingHttpHeaders } from 'node:http';
+import { STATUS_CODES } from 'node:http';
+
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+const BAD_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
+
+/** A header name or value that cannot be put on the wire. */
+export class HeaderValueError extends Error {
+  override readonly name = 'HeaderValueError';
+}
+
+function field(name: string, value: string): string {
+  if (!TOKEN.test(name)) throw new HeaderValueError(`invalid header name ${JSON.stringify(name)}`);
+  if (BAD_VALUE.test(value)) throw new HeaderValueError(`invalid value for header ${name}`);
+  return `${name}: ${value}\r\n`;
+}
+
+/**
+ * Header lines for `headers`, skipping `skip` (lowercase names the caller
+ * writes itself, e.g. framing and connection fields).
+ */
+export function fieldLines(headers: OutgoingHttpHeaders, skip: ReadonlySet<string>): string {
+  let out = '';
+  for (const name in headers) {
+    const v = headers[name];
+    if (v === undefined || skip.has(name)) continue;
+    if (Array.isArray(v)) for (const one of v) out += field(name, one);
+    else out += field(name, typeof v === 'string' ? v : String(v));
+  }
+  return out;
+}
+
+export function statusLine(status: number): string {
+  return `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Unknown'}\r\n`;
+}
+
+/** `head` (latin1) followed by `body`, as one Buffer. */
+export function withBody(head: string, body?: Buffer | string): Buffer {
+  const headLen = head.length;
+  if (body === undefined || body.length === 0) return Buffer.from(head, 'latin1');
+  if (typeof body === 'string') {
+    const out = Buffer.allocUnsafe(headLen + Buffer.byteLength(body));
+    out.write(head, 0, 'latin1');
+    out.write(body, headLen, 'utf8');
+    return out;
+  }
+  const out = Buffer.allocUnsafe(headLen + body.length);
+  out.write(head, 0, 'latin1');
+  body.copy(out, headLen);
+  return out;
+}
