@@ -338,6 +338,8 @@ export async function buildWaypoint(
             ports: [...s.ports.values()],
             routes: s.routes.map((r) => r.id),
             policies: s.policies.length,
+            backend: s.backend ?? null,
+            rateLimit: s.rateLimit ?? null,
           })),
           endpoints: Object.fromEntries(
             [...snap.endpoints].map(([k, e]) => [

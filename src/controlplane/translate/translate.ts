@@ -148,7 +148,7 @@ export function translate(
   }
   for (const svc of state.services) {
     const key = serviceKey(svc, opts);
-    if (backendNames.has(key)) endpoints.set(key, serviceEndpoints(svc, workloads, opts));
+    if (backendNames.has(key)) endpoints.set(key, serviceEndpoints(svc, workloads, state, opts));
   }
   targetRefStatuses(
     state,

@@ -187,6 +187,44 @@ test('DestinationRule is the base for resilience; BackendPolicy overrides field 
   assert.deepEqual(ws?.backend?.sources, ['shop/catalog', 'shop/catalog-resilience']);
 });
 
+test("a backend Service's own DestinationRule / BackendPolicy travel with its endpoints", () => {
+  const dr = res({
+    apiVersion: 'networking.istio.io/v1',
+    kind: 'DestinationRule',
+    metadata: { name: 'catalog-v1', namespace: 'shop' },
+    spec: {
+      host: 'catalog-v1',
+      trafficPolicy: { outlierDetection: { consecutive5xxErrors: 3, baseEjectionTime: '5s' } },
+    },
+  });
+  const bp = res({
+    apiVersion: 'policy.ambit.dev/v1alpha1',
+    kind: 'BackendPolicy',
+    metadata: { name: 'v1-eject', namespace: 'shop' },
+    spec: {
+      targetRefs: [{ group: '', kind: 'Service', name: 'catalog-v1' }],
+      outlierDetection: { maxEjectionPercent: 100 },
+    },
+  });
+  const cfg = translate([...shop(), dr, bp]);
+  const v1 = cfg.waypoint.endpoints.get('shop/catalog-v1.shop.svc.cluster.local');
+  assert.deepEqual(toJson(ServiceEndpointsSchema, v1 ?? assert.fail()).backend, {
+    consecutive5xxErrors: 3,
+    baseEjectionTimeMs: '5000',
+    maxEjectionPercent: 100,
+    sources: ['shop/catalog-v1', 'shop/v1-eject'],
+  });
+  // The bound Service's endpoints carry the same settings as its WaypointService.
+  assert.deepEqual(
+    cfg.waypoint.endpoints.get(CATALOG)?.backend,
+    cfg.waypoint.services.get(CATALOG)?.backend,
+  );
+  assert.equal(
+    cfg.waypoint.endpoints.get('shop/catalog-v2.shop.svc.cluster.local')?.backend,
+    undefined,
+  );
+});
+
 test('targetRefs to missing or unbound targets get a status', () => {
   const ap = res({
     apiVersion: 'security.istio.io/v1',

@@ -223,6 +223,24 @@ function rateLimit(p: RateLimitPolicy | undefined): LocalRateLimit | undefined {
   });
 }
 
+/**
+ * Resilience settings for `svc`'s endpoints: its DestinationRule, overridden
+ * by the oldest BackendPolicy targeting it. They apply wherever the waypoint
+ * forwards to this Service (as the bound Service itself or as a route's
+ * backend), like a DestinationRule for the backend's host in Istio.
+ */
+export function serviceBackendTraffic(
+  svc: Service,
+  state: StateIndex,
+  opts: TranslateOptions,
+): BackendTraffic | undefined {
+  const { name, namespace } = svc.metadata;
+  return backendTraffic(
+    oldestTargeting(state.backendPolicies, '', 'Service', namespace, name),
+    destinationRuleTraffic(svc, state, opts),
+  );
+}
+
 export function waypointService(
   svc: Service,
   wp: Waypoint,
@@ -252,18 +270,16 @@ export function waypointService(
     ),
     routes,
     policies: policiesFor(svc, wp, state, opts),
-    backend: backendTraffic(
-      oldestTargeting(state.backendPolicies, '', 'Service', namespace, name),
-      destinationRuleTraffic(svc, state, opts),
-    ),
+    backend: serviceBackendTraffic(svc, state, opts),
     rateLimit: rateLimit(oldestTargeting(state.rateLimitPolicies, '', 'Service', namespace, name)),
   });
 }
 
-/** Endpoints of one Service, from the translated workloads that serve it. */
+/** Endpoints of one Service, from the translated workloads that serve it, with its backend settings. */
 export function serviceEndpoints(
   svc: Service,
   workloads: readonly Workload[],
+  state: StateIndex,
   opts: TranslateOptions,
 ): ServiceEndpoints {
   const key = serviceKey(svc, opts);
@@ -293,6 +309,7 @@ export function serviceEndpoints(
     namespace: svc.metadata.namespace,
     hostname: serviceHostname(svc.metadata.name, svc.metadata.namespace, opts),
     endpoints,
+    backend: serviceBackendTraffic(svc, state, opts),
   });
 }
 
