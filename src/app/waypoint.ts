@@ -334,6 +334,7 @@ export async function buildWaypoint(
           configVersion: snap.version,
           services: [...snap.services.values()].map((s) => ({
             key: s.key,
+            ...(s.workload ? { workload: s.workload, name: s.name } : {}),
             vips: s.vips,
             ports: [...s.ports.values()],
             routes: s.routes.map((r) => r.id),

@@ -660,6 +660,9 @@ ${rules}`;
         'a request skipped wlwp',
       );
       assert.equal(through() - before, 5, 'wlwp counted each pod-addressed request');
+      const status = ambit(['waypoint', 'status', '-n', NS, '--name', 'wlwp']);
+      assert.equal(status.status, 0, status.stdout + status.stderr);
+      assert.match(status.stdout, new RegExp(`wlwp\\s+True\\s+.*serving pod/${target.name}`));
       // L7 policy on the workload waypoint (targetRefs: its Gateway) applies to pod-addressed traffic.
       const r2 = applyText(`
 apiVersion: security.istio.io/v1
