@@ -332,10 +332,13 @@ export async function buildWaypoint(
           configVersion: snap.version,
           services: [...snap.services.values()].map((s) => ({
             key: s.key,
+            ...(s.workload ? { workload: s.workload, name: s.name } : {}),
             vips: s.vips,
             ports: [...s.ports.values()],
             routes: s.routes.map((r) => r.id),
             policies: s.policies.length,
+            backend: s.backend ?? null,
+            rateLimit: s.rateLimit ?? null,
           })),
           endpoints: Object.fromEntries(
             [...snap.endpoints].map(([k, e]) => [

@@ -64,7 +64,7 @@ export interface WaypointInfo {
 
 interface ConfigDump {
   configVersion?: number;
-  services?: { key?: string; vips?: string[] }[];
+  services?: { key?: string; vips?: string[]; workload?: string; name?: string }[];
   certificates?: { state?: string }[];
 }
 
@@ -102,8 +102,11 @@ async function inspect(state: ClusterState, gw: WaypointGateway): Promise<Waypoi
     dump = undefined;
   }
   info.configVersion = dump?.configVersion;
-  info.services = (dump?.services ?? []).map(
-    (s) => `${(s.key ?? '').replace(/^[^/]*\//, '').replace(/\.svc\..*$/, '')}`,
+  // `name.ns` for a Service, `pod/name` for a workload entry (waypoint-for workload|all).
+  info.services = (dump?.services ?? []).map((s) =>
+    s.workload
+      ? `pod/${s.name ?? s.workload}`
+      : `${(s.key ?? '').replace(/^[^/]*\//, '').replace(/\.svc\..*$/, '')}`,
   );
   const pushed = (dump?.configVersion ?? 0) > 0;
   const certified = (dump?.certificates ?? []).some((c) => c.state === 'available');

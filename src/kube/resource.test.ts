@@ -318,6 +318,44 @@ test('invalid resources of every kind are rejected naming kind, ns/name, field a
     ],
     [
       {
+        apiVersion: 'gateway.networking.k8s.io/v1',
+        kind: 'HTTPRoute',
+        metadata: meta('r'),
+        spec: { rules: [{ matches: [{ path: { type: 'RegularExpression', value: '/v[0-9+' } }] }] },
+      },
+      /^HTTPRoute shop\/r: spec\.rules\[0\]\.matches\[0\]\.path\.value: invalid regular expression "\/v\[0-9\+": Unterminated character class/,
+    ],
+    [
+      {
+        apiVersion: 'gateway.networking.k8s.io/v1',
+        kind: 'HTTPRoute',
+        metadata: meta('r'),
+        spec: {
+          rules: [
+            {
+              matches: [
+                {
+                  headers: [{ type: 'RegularExpression', name: 'x', value: 'ok.*' }],
+                  queryParams: [{ type: 'RegularExpression', name: 'q', value: '(a' }],
+                },
+              ],
+            },
+          ],
+        },
+      },
+      /^HTTPRoute shop\/r: spec\.rules\[0\]\.matches\[0\]\.queryParams\[0\]\.value: invalid regular expression "\(a"/,
+    ],
+    [
+      {
+        apiVersion: 'gateway.networking.k8s.io/v1',
+        kind: 'HTTPRoute',
+        metadata: meta('r'),
+        spec: { rules: [{ backendRefs: [{ name: 's', port: 80, weight: 1_000_001 }] }] },
+      },
+      /spec\.rules\[0\]\.backendRefs\[0\]\.weight: /,
+    ],
+    [
+      {
         apiVersion: 'policy.ambit.dev/v1alpha1',
         kind: 'BackendPolicy',
         metadata: meta('bp'),

@@ -182,11 +182,12 @@ function backendTraffic(b: PbBackendTraffic | undefined): BackendTraffic | undef
     maxEjectionPercent: b.maxEjectionPercent,
   };
   for (const [k, v] of Object.entries(fields)) if (v !== undefined) out[k] = v;
+  if (b.sources.length > 0) out.sources = [...b.sources];
   return out as unknown as BackendTraffic;
 }
 
 /** Route-level fields win over service-level ones (docs/policies.md). */
-function mergeTraffic(
+export function mergeTraffic(
   svc: BackendTraffic | undefined,
   route: BackendTraffic | undefined,
 ): BackendTraffic | undefined {
@@ -216,7 +217,7 @@ function retry(r: Route['retry']): RetryConfig | undefined {
   };
 }
 
-function compileRoute(r: Route, svcBackend: BackendTraffic | undefined): CompiledRoute {
+function compileRoute(r: Route): CompiledRoute {
   const backends: Backend[] = r.backends.map((b) => ({
     service: b.service,
     port: b.port,
@@ -226,7 +227,7 @@ function compileRoute(r: Route, svcBackend: BackendTraffic | undefined): Compile
   }));
   const rl = rateLimit(r.rateLimit);
   const rt = retry(r.retry);
-  const backend = mergeTraffic(svcBackend, backendTraffic(r.backend));
+  const backend = backendTraffic(r.backend);
   return {
     id: `${r.route}#${r.ruleIndex}`,
     route: r.route,
@@ -265,6 +266,7 @@ export function compileService(s: WaypointService): ServiceConfig {
       namespace: s.namespace,
       hostname: s.hostname,
       waypoint: s.waypoint,
+      ...(s.workload ? { workload: s.workload } : {}),
       vips: s.vips.map((b) => {
         const ip = bytesToIp(b);
         if (ip === undefined) throw new Error(`VIP has ${b.length} bytes, want 4 or 16`);
@@ -273,7 +275,7 @@ export function compileService(s: WaypointService): ServiceConfig {
       ports: new Map(
         s.ports.map((p) => [p.port, { port: p.port, name: p.name, appProtocol: p.appProtocol }]),
       ),
-      routes: sortRoutes(s.routes.map((r) => compileRoute(r, backend))),
+      routes: sortRoutes(s.routes.map(compileRoute)),
       policies: s.policies.map((p) => {
         try {
           return compilePolicy(p);
@@ -314,8 +316,10 @@ export function compileEndpoints(e: ServiceEndpoints): ServiceEndpointsConfig {
       healthy: ep.healthy,
       node: ep.node,
       locality: { region: ep.region, zone: ep.zone, subzone: ep.subzone },
+      ...(ep.allPorts ? { allPorts: true } : {}),
     }));
-    return { key, endpoints };
+    const backend = backendTraffic(e.backend);
+    return { key, endpoints, ...(backend ? { backend } : {}) };
   } catch (err) {
     throw invalid('ServiceEndpoints', key, err);
   }

@@ -9,7 +9,7 @@ import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import { authorizeRequest } from './authz.js';
 import { type BufferedBody, readBody } from './body.js';
-import type { ConfigSnapshot } from './config.js';
+import { type ConfigSnapshot, mergeTraffic } from './config.js';
 import { applyRequestFilters, applyResponseFilters, type RequestHead } from './filters.js';
 import { BodyFramingError } from './h1/body.js';
 import { endSpan, nextTraceparent, startSpan } from './metrics.js';
@@ -287,7 +287,7 @@ async function pipeline(
       : head.headers,
     body,
   };
-  await send(rt, snap, svc, route, target, upstreamReq, res, ex, reply, responseFilters);
+  await send(rt, snap, route, target, upstreamReq, res, ex, reply, responseFilters);
 }
 
 /**
@@ -309,7 +309,6 @@ function upstreamProtocol(
 async function send(
   rt: Runtime,
   snap: ConfigSnapshot,
-  svc: ServiceConfig | undefined,
   route: CompiledRoute | undefined,
   target: { service: ServiceKey; port: number },
   upstreamReq: UpstreamRequest,
@@ -318,10 +317,15 @@ async function send(
   reply: Reply,
   responseFilters: readonly RouteFilter[],
 ): Promise<void> {
-  const backendSvc = snap.services.get(target.service);
-  const traffic =
-    route?.backend ?? (target.service === svc?.key ? svc.backend : backendSvc?.backend);
-  const endpoints = snap.endpoints.get(target.service)?.endpoints ?? [];
+  // The chosen backend Service's own settings (its DestinationRule /
+  // BackendPolicy, as Istio applies a DestinationRule per destination host),
+  // with a policy on the route winning for the fields it sets.
+  const backendSet = snap.endpoints.get(target.service);
+  const traffic = mergeTraffic(
+    backendSet?.backend ?? snap.services.get(target.service)?.backend,
+    route?.backend,
+  );
+  const endpoints = backendSet?.endpoints ?? [];
   const peers = endpoints.map((e) => e.uid);
   const deadline = new Deadline(rt.clock, route?.requestTimeoutMs ?? 0);
   const replayable = Buffer.isBuffer(upstreamReq.body);

@@ -14,6 +14,7 @@ import { create, type MessageInitShape } from '@bufbuild/protobuf';
 import { Registry } from 'prom-client';
 import {
   AuthorizationPolicy_Action,
+  BackendTrafficSchema,
   type RouteSchema,
   ServiceEndpointsSchema,
   WaypointServiceSchema,
@@ -347,6 +348,84 @@ describe('waypoint engine (real sockets)', () => {
     assert.equal(before, 2);
     for (let i = 0; i < 20; i++) assert.equal((await w.get('/')).status, 200);
     assert.equal(bad.hits(), before, 'no traffic to the ejected endpoint');
+  });
+
+  it("a route's backend Service uses its own outlier settings, not the parent Service's", async (t) => {
+    const bad = await upstream(t, reply('bad', 503));
+    const good = await upstream(t, reply('good'));
+    const v1 = endpoints('catalog-v1', [bad.port, good.port]);
+    // The backend's DestinationRule / BackendPolicy travels with its endpoints.
+    v1.backend = create(BackendTrafficSchema, {
+      consecutive5xxErrors: 2,
+      baseEjectionTimeMs: 60_000n,
+      maxEjectionPercent: 50,
+    });
+    const w = await waypoint(
+      t,
+      {
+        // The parent's own settings must not apply to another Service's endpoints.
+        backend: { consecutive5xxErrors: 100 },
+        routes: [route({ backends: [{ service: KEY('catalog-v1'), port: 80, weight: 1 }] })],
+      },
+      [endpoints('catalog', []), v1],
+    );
+    const statuses: number[] = [];
+    for (let i = 0; i < 24; i++) statuses.push((await w.get('/')).status);
+    assert.equal(bad.hits(), 2, 'ejected after two consecutive failures');
+    assert.deepEqual(statuses.slice(4), Array(20).fill(200));
+  });
+
+  it('serves a workload entry: any port, to the workload itself', async (t) => {
+    const up = await upstream(t, reply('pod'));
+    const store = new ConfigStore();
+    const host = '127-0-0-1.shop.pod.cluster.local';
+    store.applyServices([
+      create(WaypointServiceSchema, {
+        name: 'target-0',
+        namespace: NS,
+        hostname: host,
+        workload: 'Kubernetes//Pod/shop/target-0',
+        vips: [new Uint8Array([127, 0, 0, 1])],
+      }),
+    ]);
+    store.applyEndpoints([
+      create(ServiceEndpointsSchema, {
+        name: 'target-0',
+        namespace: NS,
+        hostname: host,
+        endpoints: [
+          {
+            workloadUid: 'Kubernetes//Pod/shop/target-0',
+            address: new Uint8Array([127, 0, 0, 1]),
+            identity: 'spiffe://cluster.local/ns/shop/sa/target',
+            healthy: true,
+            allPorts: true,
+          },
+        ],
+      }),
+    ]);
+    const svc = store.resolve('127.0.0.1');
+    assert.equal(svc?.workload, 'Kubernetes//Pod/shop/target-0');
+    assert.equal(svc?.ports.size, 0, 'every port');
+    const proxy = new WaypointProxy({ store, connector: tcpConnector });
+    t.after(() => proxy.close());
+    const server = createTcpServer((sock) =>
+      proxy.handle(sock, { service: `${NS}/${host}`, port: up.port, sourceIp: '127.0.0.1' }),
+    );
+    const port = await listen(t, server);
+    const body = await new Promise<string>((resolve, reject) => {
+      const r = request({ host: '127.0.0.1', port, path: '/', agent: false }, (res) => {
+        let b = '';
+        res.on('data', (c: Buffer) => {
+          b += c;
+        });
+        res.on('end', () => resolve(`${res.statusCode} ${b}`));
+      });
+      r.on('error', reject);
+      r.end();
+    });
+    assert.equal(body, '200 pod');
+    assert.equal(up.hits(), 1);
   });
 
   it('rate limit answers 429 with retry-after', async (t) => {

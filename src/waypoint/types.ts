@@ -92,6 +92,8 @@ export interface BackendTraffic {
   readonly baseEjectionTimeMs?: number;
   readonly maxEjectionPercent?: number;
   readonly loadBalancer: LoadBalancerType;
+  /** `"<ns>/<name>"` of the DestinationRule / BackendPolicies merged into this (config dump). */
+  readonly sources?: readonly string[];
 }
 
 export interface RateLimitConfig {
@@ -122,7 +124,10 @@ export interface CompiledRoute {
   /** 0 = none. */
   readonly backendRequestTimeoutMs: number;
   readonly retry?: RetryConfig;
-  /** Route-level settings already merged over the service-level ones. */
+  /**
+   * Route-level settings (a BackendPolicy targeting the HTTPRoute); merged at
+   * request time over the chosen backend Service's own settings.
+   */
   readonly backend?: BackendTraffic;
   readonly rateLimit?: RateLimitConfig;
 }
@@ -140,7 +145,9 @@ export interface ServiceConfig {
   readonly namespace: string;
   readonly hostname: string;
   readonly waypoint: string;
-  /** VIPs, canonical text. */
+  /** Set for a workload-addressed entry (a waypoint-for workload|all): the workload uid. */
+  readonly workload?: string;
+  /** VIPs, canonical text (a workload entry: the workload's IPs). */
   readonly vips: readonly string[];
   readonly ports: ReadonlyMap<number, ServicePortInfo>;
   /** Precedence order: the first match wins. */
@@ -162,6 +169,8 @@ export interface EndpointInfo {
   readonly address: string;
   /** Service port → target port. */
   readonly ports: ReadonlyMap<number, number>;
+  /** A workload-addressed endpoint: serves every port as dialled (`ports` is empty). */
+  readonly allPorts?: boolean;
   readonly identity: string;
   readonly hbone: boolean;
   readonly healthy: boolean;
@@ -172,4 +181,6 @@ export interface EndpointInfo {
 export interface ServiceEndpointsConfig {
   readonly key: ServiceKey;
   readonly endpoints: readonly EndpointInfo[];
+  /** The Service's own resilience settings as a backend (DestinationRule / BackendPolicy). */
+  readonly backend?: BackendTraffic;
 }

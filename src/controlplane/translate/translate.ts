@@ -26,8 +26,18 @@ import {
 import { serviceKey, translateService } from './services.js';
 import { indexState } from './state.js';
 import { StatusSink, type TranslationStatus } from './status.js';
-import { serviceEndpoints, targetRefStatuses, waypointService } from './waypoint-config.js';
-import { collectWaypoints, waypointForPod, waypointForService } from './waypoints.js';
+import {
+  serviceEndpoints,
+  targetRefStatuses,
+  waypointService,
+  waypointWorkload,
+} from './waypoint-config.js';
+import {
+  collectWaypoints,
+  type Waypoint,
+  waypointForPod,
+  waypointForService,
+} from './waypoints.js';
 import { servicesSelecting, translatePod } from './workloads.js';
 
 export interface WaypointConfig {
@@ -105,6 +115,7 @@ export function translate(
 
   // Workloads.
   const workloads: Workload[] = [];
+  const boundWorkloads: Array<{ w: Workload; wp: Waypoint }> = [];
   for (const pod of state.pods) {
     const { namespace, labels } = pod.metadata;
     const policies = selectorPolicies
@@ -116,18 +127,16 @@ export function translate(
       .map((p) => p.key)
       .sort();
     policies.push(...peerAuthKeysForWorkload(pa, namespace, labels));
+    const wp = waypointForPod(state, waypoints, pod, status);
     const w = translatePod(
       pod,
-      {
-        services: servicesSelecting(pod, state),
-        policies,
-        waypoint: waypointForPod(state, waypoints, pod, status),
-      },
+      { services: servicesSelecting(pod, state), policies, waypoint: wp },
       state,
       opts,
     );
     if (!w) continue;
     workloads.push(w);
+    if (wp) boundWorkloads.push({ w, wp });
     addresses.set(w.uid, create(AddressSchema, { type: { case: 'workload', value: w } }));
   }
 
@@ -148,7 +157,14 @@ export function translate(
   }
   for (const svc of state.services) {
     const key = serviceKey(svc, opts);
-    if (backendNames.has(key)) endpoints.set(key, serviceEndpoints(svc, workloads, opts));
+    if (backendNames.has(key)) endpoints.set(key, serviceEndpoints(svc, workloads, state, opts));
+  }
+  // Workload-addressed traffic of workloads with their own waypoint.
+  for (const { w, wp } of boundWorkloads) {
+    const entry = waypointWorkload(w, wp, state, opts);
+    if (!entry) continue;
+    wpServices.set(entry.key, entry.service);
+    endpoints.set(entry.key, entry.endpoints);
   }
   targetRefStatuses(
     state,

@@ -1,7 +1,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { type JsonObject, toJson } from '@bufbuild/protobuf';
-import { loadShop, runnerPods, waypointService } from '../../../test/fixtures/manifests/load.js';
+import {
+  loadShop,
+  makePod,
+  runnerPods,
+  waypointService,
+} from '../../../test/fixtures/manifests/load.js';
 import { ServiceEndpointsSchema, WaypointServiceSchema } from '../../gen/ambit/waypoint_pb.js';
 import { parseResource, type Resource } from '../../kube/index.js';
 import { diff, isEmptyDiff, TYPE_URLS } from './diff.js';
@@ -185,6 +190,126 @@ test('DestinationRule is the base for resilience; BackendPolicy overrides field 
   assert.equal(ws?.backend?.maxConnections, 100, 'BackendPolicy wins');
   assert.equal(ws?.backend?.maxPendingRequests, 3, 'DestinationRule fills the rest');
   assert.deepEqual(ws?.backend?.sources, ['shop/catalog', 'shop/catalog-resilience']);
+});
+
+test("a backend Service's own DestinationRule / BackendPolicy travel with its endpoints", () => {
+  const dr = res({
+    apiVersion: 'networking.istio.io/v1',
+    kind: 'DestinationRule',
+    metadata: { name: 'catalog-v1', namespace: 'shop' },
+    spec: {
+      host: 'catalog-v1',
+      trafficPolicy: { outlierDetection: { consecutive5xxErrors: 3, baseEjectionTime: '5s' } },
+    },
+  });
+  const bp = res({
+    apiVersion: 'policy.ambit.dev/v1alpha1',
+    kind: 'BackendPolicy',
+    metadata: { name: 'v1-eject', namespace: 'shop' },
+    spec: {
+      targetRefs: [{ group: '', kind: 'Service', name: 'catalog-v1' }],
+      outlierDetection: { maxEjectionPercent: 100 },
+    },
+  });
+  const cfg = translate([...shop(), dr, bp]);
+  const v1 = cfg.waypoint.endpoints.get('shop/catalog-v1.shop.svc.cluster.local');
+  assert.deepEqual((toJson(ServiceEndpointsSchema, v1 ?? assert.fail()) as JsonObject).backend, {
+    consecutive5xxErrors: 3,
+    baseEjectionTimeMs: '5000',
+    maxEjectionPercent: 100,
+    sources: ['shop/catalog-v1', 'shop/v1-eject'],
+  });
+  // The bound Service's endpoints carry the same settings as its WaypointService.
+  assert.deepEqual(
+    cfg.waypoint.endpoints.get(CATALOG)?.backend,
+    cfg.waypoint.services.get(CATALOG)?.backend,
+  );
+  assert.equal(
+    cfg.waypoint.endpoints.get('shop/catalog-v2.shop.svc.cluster.local')?.backend,
+    undefined,
+  );
+});
+
+test('waypoint-for workload|all: a pod that opts in gets a workload entry (its IP, every port, itself as endpoint); service does not', () => {
+  const gw = (name: string, trafficFor: string) =>
+    res({
+      apiVersion: 'gateway.networking.k8s.io/v1',
+      kind: 'Gateway',
+      metadata: { name, namespace: 'shop', labels: { 'istio.io/waypoint-for': trafficFor } },
+      spec: {
+        gatewayClassName: 'istio-waypoint',
+        listeners: [{ name: 'mesh', port: 15008, protocol: 'HBONE' }],
+      },
+    });
+  const pod = makePod({
+    metadata: {
+      name: 'target-0',
+      namespace: 'shop',
+      labels: { app: 'target', 'istio.io/use-waypoint': 'wl' },
+    },
+    spec: { serviceAccountName: 'target', nodeName: 'node-a', containers: [{ name: 'c' }] },
+    status: {
+      phase: 'Running',
+      podIP: '10.244.0.99',
+      conditions: [{ type: 'Ready', status: 'True' }],
+    },
+  });
+  const gwPolicy = res({
+    apiVersion: 'security.istio.io/v1',
+    kind: 'AuthorizationPolicy',
+    metadata: { name: 'wl-deny-delete', namespace: 'shop' },
+    spec: {
+      targetRefs: [{ group: 'gateway.networking.k8s.io', kind: 'Gateway', name: 'wl' }],
+      action: 'DENY',
+      rules: [{ to: [{ operation: { methods: ['DELETE'] } }] }],
+    },
+  });
+  const base = [...shop(), pod, waypointService('shop', 'wl', '10.96.0.101'), gwPolicy];
+  const KEY_POD = 'shop/10-244-0-99.shop.pod.cluster.local';
+  for (const trafficFor of ['workload', 'all']) {
+    const cfg = translate([...base, gw('wl', trafficFor)]);
+    const ws = cfg.waypoint.services.get(KEY_POD) ?? assert.fail(`no entry for ${trafficFor}`);
+    assert.deepEqual(toJson(WaypointServiceSchema, ws), {
+      name: 'target-0',
+      namespace: 'shop',
+      hostname: '10-244-0-99.shop.pod.cluster.local',
+      waypoint: 'shop/wl',
+      workload: 'Kubernetes//Pod/shop/target-0',
+      vips: [Buffer.from([10, 244, 0, 99]).toString('base64')],
+      policies: [
+        {
+          name: 'wl-deny-delete',
+          namespace: 'shop',
+          action: 'DENY',
+          rules: [{ to: [{ methods: ['DELETE'] }] }],
+        },
+      ],
+    });
+    assert.deepEqual(
+      toJson(ServiceEndpointsSchema, cfg.waypoint.endpoints.get(KEY_POD) ?? assert.fail()),
+      {
+        name: 'target-0',
+        namespace: 'shop',
+        hostname: '10-244-0-99.shop.pod.cluster.local',
+        endpoints: [
+          {
+            workloadUid: 'Kubernetes//Pod/shop/target-0',
+            address: Buffer.from([10, 244, 0, 99]).toString('base64'),
+            identity: 'spiffe://cluster.local/ns/shop/sa/target',
+            hbone: true,
+            healthy: true,
+            node: 'node-a',
+            allPorts: true,
+          },
+        ],
+      },
+    );
+  }
+  for (const trafficFor of ['service', 'none']) {
+    const cfg = translate([...base, gw('wl', trafficFor)]);
+    assert.equal(cfg.waypoint.services.has(KEY_POD), false, trafficFor);
+    assert.equal(cfg.waypoint.endpoints.has(KEY_POD), false, trafficFor);
+  }
 });
 
 test('targetRefs to missing or unbound targets get a status', () => {

@@ -108,9 +108,13 @@ export function toWaypointPolicy(pol: AuthorizationPolicy): WpPolicy {
   });
 }
 
-/** L7 policies for a Service: targetRefs to it, to its waypoint Gateway, or to the waypoint GatewayClass from the root namespace. */
+/**
+ * L7 policies for a Service (or, `svc` undefined, a workload entry): targetRefs
+ * to the Service, to its waypoint Gateway, or to the waypoint GatewayClass
+ * from the root namespace.
+ */
 function policiesFor(
-  svc: Service,
+  svc: Service | undefined,
   wp: Waypoint,
   state: StateIndex,
   opts: TranslateOptions,
@@ -120,7 +124,8 @@ function policiesFor(
       const ns = p.metadata.namespace;
       const refs = p.spec.targetRefs;
       return (
-        targets(refs, ns, '', 'Service', svc.metadata.namespace, svc.metadata.name) ||
+        (svc !== undefined &&
+          targets(refs, ns, '', 'Service', svc.metadata.namespace, svc.metadata.name)) ||
         targets(refs, ns, GW_GROUP, 'Gateway', wp.namespace, wp.name) ||
         (ns === opts.rootNamespace &&
           refs.some(
@@ -223,6 +228,24 @@ function rateLimit(p: RateLimitPolicy | undefined): LocalRateLimit | undefined {
   });
 }
 
+/**
+ * Resilience settings for `svc`'s endpoints: its DestinationRule, overridden
+ * by the oldest BackendPolicy targeting it. They apply wherever the waypoint
+ * forwards to this Service (as the bound Service itself or as a route's
+ * backend), like a DestinationRule for the backend's host in Istio.
+ */
+export function serviceBackendTraffic(
+  svc: Service,
+  state: StateIndex,
+  opts: TranslateOptions,
+): BackendTraffic | undefined {
+  const { name, namespace } = svc.metadata;
+  return backendTraffic(
+    oldestTargeting(state.backendPolicies, '', 'Service', namespace, name),
+    destinationRuleTraffic(svc, state, opts),
+  );
+}
+
 export function waypointService(
   svc: Service,
   wp: Waypoint,
@@ -252,18 +275,75 @@ export function waypointService(
     ),
     routes,
     policies: policiesFor(svc, wp, state, opts),
-    backend: backendTraffic(
-      oldestTargeting(state.backendPolicies, '', 'Service', namespace, name),
-      destinationRuleTraffic(svc, state, opts),
-    ),
+    backend: serviceBackendTraffic(svc, state, opts),
     rateLimit: rateLimit(oldestTargeting(state.rateLimitPolicies, '', 'Service', namespace, name)),
   });
 }
 
-/** Endpoints of one Service, from the translated workloads that serve it. */
+/** `10.244.0.5` → `10-244-0-5`, `fd00::1` → `fd00--1` (Kubernetes pod DNS names). */
+function dashed(ip: Uint8Array): string {
+  if (ip.length === 4) return ip.join('-');
+  const parts: string[] = [];
+  for (let i = 0; i < 16; i += 2) parts.push((((ip[i] ?? 0) << 8) | (ip[i + 1] ?? 0)).toString(16));
+  return parts.join('-');
+}
+
+/**
+ * A workload whose own waypoint `wp` takes its workload-addressed traffic
+ * (`istio.io/waypoint-for: workload|all`): ztunnel sends traffic addressed to
+ * the pod IP there with `:authority <pod IP>:<port>`, so the waypoint gets a
+ * workload entry it can find by that IP (every port; no routes, which attach
+ * to Services; the L7 policies targeting the waypoint Gateway or class) and
+ * one endpoint, the workload itself, that serves every port as dialled.
+ */
+export function waypointWorkload(
+  w: Workload,
+  wp: Waypoint,
+  state: StateIndex,
+  opts: TranslateOptions,
+): { key: string; service: WaypointService; endpoints: ServiceEndpoints } | undefined {
+  const address = w.addresses[0];
+  if (!address) return undefined;
+  const hostname = `${dashed(address)}.${w.namespace}.pod.${opts.domainSuffix}`;
+  const td = w.trustDomain || 'cluster.local';
+  return {
+    key: `${w.namespace}/${hostname}`,
+    service: create(WaypointServiceSchema, {
+      name: w.name,
+      namespace: w.namespace,
+      hostname,
+      waypoint: `${wp.namespace}/${wp.name}`,
+      workload: w.uid,
+      vips: w.addresses,
+      policies: policiesFor(undefined, wp, state, opts),
+    }),
+    endpoints: create(ServiceEndpointsSchema, {
+      name: w.name,
+      namespace: w.namespace,
+      hostname,
+      endpoints: [
+        create(EndpointSchema, {
+          workloadUid: w.uid,
+          address,
+          identity: `spiffe://${td}/ns/${w.namespace}/sa/${w.serviceAccount || 'default'}`,
+          hbone: w.tunnelProtocol === TunnelProtocol.HBONE,
+          healthy: w.status === WorkloadStatus.HEALTHY,
+          node: w.node,
+          region: w.locality?.region ?? '',
+          zone: w.locality?.zone ?? '',
+          subzone: w.locality?.subzone ?? '',
+          allPorts: true,
+        }),
+      ],
+    }),
+  };
+}
+
+/** Endpoints of one Service, from the translated workloads that serve it, with its backend settings. */
 export function serviceEndpoints(
   svc: Service,
   workloads: readonly Workload[],
+  state: StateIndex,
   opts: TranslateOptions,
 ): ServiceEndpoints {
   const key = serviceKey(svc, opts);
@@ -293,6 +373,7 @@ export function serviceEndpoints(
     namespace: svc.metadata.namespace,
     hostname: serviceHostname(svc.metadata.name, svc.metadata.namespace, opts),
     endpoints,
+    backend: serviceBackendTraffic(svc, state, opts),
   });
 }
 

@@ -52,15 +52,42 @@ const parentRef = z.object({
 });
 export type ParentRef = z.output<typeof parentRef>;
 
-const pathMatch = z.object({
-  type: z.enum(['Exact', 'PathPrefix', 'RegularExpression']).default('PathPrefix'),
-  value: z.string().startsWith('/', 'must start with /').default('/'),
-});
-const headerMatch = z.object({
-  type: z.enum(['Exact', 'RegularExpression']).default('Exact'),
-  name: z.string().min(1),
-  value: z.string(),
-});
+/**
+ * Why `src` is not a usable RegularExpression match, or undefined. The
+ * waypoint matches with JavaScript regexes anchored as `^(?:src)$`, so a
+ * value it cannot compile is rejected here, naming the route, instead of
+ * being pushed and refused by every waypoint.
+ */
+export function regexProblem(src: string): string | undefined {
+  try {
+    new RegExp(`^(?:${src})$`);
+    return undefined;
+  } catch (err) {
+    // V8: "Invalid regular expression: /<source>/: <reason>"; keep the reason.
+    const msg = (err as Error).message;
+    return `invalid regular expression ${JSON.stringify(src)}: ${msg.slice(msg.lastIndexOf(': ') + 2)}`;
+  }
+}
+
+function checkRegex(m: { type: string; value: string }, ctx: z.RefinementCtx): void {
+  if (m.type !== 'RegularExpression') return;
+  const problem = regexProblem(m.value);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem, path: ['value'] });
+}
+
+const pathMatch = z
+  .object({
+    type: z.enum(['Exact', 'PathPrefix', 'RegularExpression']).default('PathPrefix'),
+    value: z.string().startsWith('/', 'must start with /').default('/'),
+  })
+  .superRefine(checkRegex);
+const headerMatch = z
+  .object({
+    type: z.enum(['Exact', 'RegularExpression']).default('Exact'),
+    name: z.string().min(1),
+    value: z.string(),
+  })
+  .superRefine(checkRegex);
 const routeMatch = z.object({
   path: pathMatch.optional(),
   headers: z.array(headerMatch).default([]),

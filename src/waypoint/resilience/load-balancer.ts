@@ -1,5 +1,6 @@
 /**
- * Endpoint choice: only healthy, non-ejected endpoints that serve the port;
+ * Endpoint choice: only healthy, non-ejected endpoints that serve the port
+ * (a workload-addressed endpoint serves every port);
  * prefer the waypoint's own locality (subzone, then zone, then region) when
  * any such endpoint exists; then round robin or least request (power of two
  * random choices, Envoy's default).
@@ -24,7 +25,9 @@ function localityScore(e: Locality, self: Locality): number {
 
 /** Endpoints eligible for `port`, narrowed to the best locality present. */
 export function eligible(endpoints: readonly EndpointInfo[], o: PickOptions): EndpointInfo[] {
-  const ok = endpoints.filter((e) => e.healthy && e.ports.has(o.port) && !o.isEjected(e));
+  const ok = endpoints.filter(
+    (e) => e.healthy && (e.allPorts === true || e.ports.has(o.port)) && !o.isEjected(e),
+  );
   if (!o.locality || ok.length === 0) return ok;
   const self = o.locality;
   const best = Math.max(...ok.map((e) => localityScore(e.locality, self)));
