@@ -282,9 +282,8 @@ async function pipeline(
     protocol,
     method: head.method,
     path: head.path,
-    headers: Buffer.isBuffer(body)
-      ? { ...head.headers, 'content-length': String(body.length) }
-      : head.headers,
+    // Framing (content-length or chunked) is the upstream client's to write.
+    headers: head.headers,
     body,
   };
   await send(rt, snap, route, target, upstreamReq, res, ex, reply, responseFilters);
@@ -339,7 +338,8 @@ async function send(
       random: rt.random,
     });
     if (!ep) return reply(503, 'UH', 'no healthy upstream');
-    const lease = await rt.breakers.acquire(target.service, traffic);
+    const acquired = rt.breakers.acquire(target.service, traffic);
+    const lease = acquired instanceof Promise ? await acquired : acquired;
     if (!lease.ok) return reply(503, 'UO', 'overflow', { 'x-ambit-overflow': lease.limit });
     const timeout = attemptTimeoutMs(deadline, route?.backendRequestTimeoutMs ?? 0);
     if (timeout === 0) {
@@ -430,7 +430,8 @@ function stream(
   done: () => void,
   signal: AbortSignal | undefined,
 ): Promise<void> {
-  const headers = cleanHeaders(up.headers);
+  // End-to-end fields only (UpstreamResponse), and ours to change.
+  const headers = up.headers;
   applyResponseFilters(responseFilters, headers);
   ex.status = up.statusCode;
   ex.flags = flags;

@@ -76,6 +76,7 @@ export interface ResponseBody {
 /** A response whose headers arrived; the body streams. */
 export interface UpstreamResponse {
   readonly statusCode: number;
+  /** End-to-end fields only (no hop-by-hop ones); a fresh object the caller may change. */
   readonly headers: IncomingHttpHeaders;
   readonly body: ResponseBody;
 }
@@ -337,7 +338,8 @@ function sendH2(
         s.on('response', (h) => {
           const statusCode = Number(h[':status'] ?? 502);
           const out: IncomingHttpHeaders = {};
-          for (const [k, v] of Object.entries(h)) if (!k.startsWith(':')) out[k] = v as string;
+          for (const [k, v] of Object.entries(h))
+            if (!k.startsWith(':') && !H2_DROP.has(k)) out[k] = v as string;
           settle({
             kind: 'response',
             res: { statusCode, headers: out, body: readableBody(s, () => trailers) },

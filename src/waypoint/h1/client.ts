@@ -99,12 +99,29 @@ export class H1Pool {
    * when none is idle) and resolves when the response head arrived.
    * `fresh` skips idle connections (the retry after a stale one).
    */
-  async send(
+  send(
     key: string,
     dial: (signal: AbortSignal | undefined) => Promise<Duplex>,
     req: H1Request,
     signal: AbortSignal | undefined,
     fresh = false,
+  ): Promise<H1Result> {
+    // The common case, an idle keep-alive connection, takes no extra promise.
+    if (!fresh && !this.closed) {
+      const idle = this.entries.get(key)?.idle;
+      let c = idle?.pop();
+      while (c && !c.usable) c = idle?.pop();
+      if (c) return c.exchange(req, signal, true);
+    }
+    return this.sendNew(key, dial, req, signal, fresh);
+  }
+
+  private async sendNew(
+    key: string,
+    dial: (signal: AbortSignal | undefined) => Promise<Duplex>,
+    req: H1Request,
+    signal: AbortSignal | undefined,
+    fresh: boolean,
   ): Promise<H1Result> {
     let conn: Connection;
     let reused: boolean;
@@ -536,12 +553,27 @@ class Connection implements ResponseBody {
   }
 }
 
-/** Response fields as node:http would give them (duplicates joined, set-cookie a list). */
+/** Connection-level fields (RFC 9110 §7.6.1): never forwarded. */
+const HOP_BY_HOP: ReadonlySet<string> = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'upgrade',
+  'te',
+  'trailer',
+]);
+
+/**
+ * End-to-end response fields as node:http would give them (duplicates
+ * joined, set-cookie a list); hop-by-hop fields are left out.
+ */
 function toObject(head: ResponseHead): IncomingHttpHeaders {
   const out: IncomingHttpHeaders = {};
   const h = head.headers;
   for (let i = 0; i < h.length; i += 2) {
     const name = h[i] as string;
+    if (HOP_BY_HOP.has(name)) continue;
     const value = h[i + 1] as string;
     const prev = out[name];
     if (prev === undefined) out[name] = name === 'set-cookie' ? [value] : value;

@@ -32,7 +32,10 @@ export class CircuitBreakers {
    * pending queue when all connections are busy. Resolves immediately with
    * an overflow when a limit is hit.
    */
-  async acquire(key: string, limits: BackendTraffic | undefined): Promise<AcquireResult> {
+  acquire(
+    key: string,
+    limits: BackendTraffic | undefined,
+  ): AcquireResult | Promise<AcquireResult> {
     let b = this.breakers.get(key);
     if (!b) {
       b = new Breaker();
@@ -48,8 +51,12 @@ export class CircuitBreakers {
         b.requests--;
         return { ok: false, limit: maxPending === 0 ? 'maxConnections' : 'maxPendingRequests' };
       }
+      // Only a request that must queue pays for a promise.
       const breaker = b;
-      await new Promise<void>((resolve) => breaker.waiting.push(resolve));
+      return new Promise<void>((resolve) => breaker.waiting.push(resolve)).then(() => {
+        breaker.connections++;
+        return { ok: true as const, lease: this.lease(key, breaker) };
+      });
     }
     b.connections++;
     return { ok: true, lease: this.lease(key, b) };
@@ -65,7 +72,10 @@ export class CircuitBreakers {
         b.requests--;
         const next = b.waiting.shift();
         if (next) next();
-        else if (b.requests === 0 && b.connections === 0) this.breakers.delete(key);
+        // Idle breakers stay (one per backend Service) unless the map grows
+        // past what any config has: churned Services must not leak.
+        else if (b.requests === 0 && b.connections === 0 && this.breakers.size > 4096)
+          this.breakers.delete(key);
       },
     };
   }
