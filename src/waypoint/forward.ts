@@ -71,6 +71,8 @@ const HOP_BY_HOP = new Set([
   'te',
   'http2-settings',
   'host',
+  // The waypoint answers `Expect: 100-continue` itself (h1/server.ts).
+  'expect',
 ]);
 
 function cleanHeaders(h: IncomingHttpHeaders): OutgoingHttpHeaders {

@@ -636,7 +636,11 @@ describe('waypoint HTTP/1.1 wire behaviour (real sockets)', () => {
   });
 
   it('Expect: 100-continue gets 100 Continue before the body is sent', async (t) => {
-    const up = await upstream(t, reply('done'));
+    let expect: string | undefined = 'unset';
+    const up = await upstream(t, (req, res) => {
+      expect = req.headers.expect;
+      reply('done')(req, res);
+    });
     const w = await waypoint(t, {}, [endpoints('catalog', [up.port])]);
     const s = connect(w.port, '127.0.0.1');
     t.after(() => s.destroy());
@@ -653,6 +657,7 @@ describe('waypoint HTTP/1.1 wire behaviour (real sockets)', () => {
     });
     await once(s, 'close');
     assert.match(out, /^HTTP\/1\.1 200 [\s\S]*\r\n4\r\ndone\r\n0\r\n\r\n$/);
+    assert.equal(expect, undefined, 'the app does not see Expect');
   });
 
   it('backend answers: close-delimited relayed; malformed → 502 UPE', async (t) => {
