@@ -185,10 +185,28 @@ async function main(): Promise<void> {
       spawn(ns, 'stunnel4', [join(dir, `stunnel-${who}.conf`)]);
     }
     const [sA, sB] = procs.slice(-2) as [ChildProcess, ChildProcess];
+    // The Node floor: a bare HTTP/2 CONNECT pair (bench/lib/node-h2-pair.mjs)
+    // on the same certificates, 127.0.0.1:6002 → B:6445 → HTTP 8081.
+    const pair = new URL('./lib/node-h2-pair.mjs', import.meta.url).pathname;
+    const hB = spawn(nsB, process.execPath, [
+      pair,
+      'server',
+      `${B}:6445`,
+      `${B}:8081`,
+      join(dir, 'server'),
+    ]);
+    const hA = spawn(nsA, process.execPath, [
+      pair,
+      'client',
+      '127.0.0.1:6002',
+      `${B}:6445`,
+      join(dir, 'client'),
+    ]);
     await waitPort(nsB, B, 8080);
     await waitPort(nsB, B, 15008);
     await waitPort(nsA, '127.0.0.1', 15001);
     await waitPort(nsA, '127.0.0.1', 6001);
+    await waitPort(nsA, '127.0.0.1', 6002);
     await sleep(500);
 
     const arms = {
@@ -198,22 +216,32 @@ async function main(): Promise<void> {
         connect: connected(nsA, '127.0.0.1', 6001, MARK),
         pids: [sA.pid, sB.pid] as number[],
       },
+      'node-h2': {
+        connect: connected(nsA, '127.0.0.1', 6002, MARK),
+        pids: [hA.pid, hB.pid] as number[],
+      },
     };
     type Arm = keyof typeof arms;
-    const latency: Record<Arm, unknown[]> = { direct: [], ztunnel: [], stunnel: [] };
-    const cpuPer1000: Record<Arm, number[]> = { direct: [], ztunnel: [], stunnel: [] };
+    const latency: Record<Arm, unknown[]> = { direct: [], ztunnel: [], stunnel: [], 'node-h2': [] };
+    const cpuPer1000: Record<Arm, number[]> = {
+      direct: [],
+      ztunnel: [],
+      stunnel: [],
+      'node-h2': [],
+    };
     const rss: Record<string, number> = {
       ztunnelIdleClient: rssMb(zA.pid as number),
       ztunnelIdleServer: rssMb(zB.pid as number),
     };
-    // Warm up the ztunnel path (certificates, pooled HBONE session).
-    await keepAliveLoad(arms.ztunnel.connect, {
-      rps: 200,
-      connections: 4,
-      durationMs: 1000,
-      warmupMs: 1000,
-      request: REQUEST,
-    });
+    // Warm up the ztunnel path (certificates, pooled HBONE session) and the floor pair.
+    for (const warm of [arms.ztunnel, arms['node-h2']])
+      await keepAliveLoad(warm.connect, {
+        rps: 200,
+        connections: 4,
+        durationMs: 1000,
+        warmupMs: 1000,
+        request: REQUEST,
+      });
     for (let r = 0; ONLY.has('latency') && r < ROUNDS; r++) {
       for (const arm of Object.keys(arms) as Arm[]) {
         const a = arms[arm];
@@ -260,18 +288,18 @@ async function main(): Promise<void> {
       const j = JSON.parse(stdout) as { end: { sum_received: { bits_per_second: number } } };
       return Math.round(j.end.sum_received.bits_per_second / 1e7) / 100;
     };
-    const gbps: Record<Arm, number[]> = { direct: [], ztunnel: [], stunnel: [] };
+    const gbps: Record<string, number[]> = { direct: [], ztunnel: [], stunnel: [] };
     // CPU-seconds per GB moved, per proxy (both hops divided by two).
-    const cpuPerGb: Record<Arm, number[]> = { direct: [], ztunnel: [], stunnel: [] };
+    const cpuPerGb: Record<string, number[]> = { direct: [], ztunnel: [], stunnel: [] };
     const iperfArm = async (arm: Arm, host: string, port: number): Promise<void> => {
       const before = arms[arm].pids.map(cpuSeconds);
       // Marker for an external profiler (perf record -p …) to start on.
       process.stderr.write(`iperf ${arm} start\n`);
       const g = await iperf(host, port);
       const used = arms[arm].pids.map((p, i) => cpuSeconds(p) - (before[i] ?? 0));
-      gbps[arm].push(g);
+      gbps[arm]?.push(g);
       if (used.length > 0)
-        cpuPerGb[arm].push(used.reduce((x, y) => x + y, 0) / used.length / ((g * 5) / 8));
+        cpuPerGb[arm]?.push(used.reduce((x, y) => x + y, 0) / used.length / ((g * 5) / 8));
     };
     for (let r = 0; ONLY.has('throughput') && r < arg('iperf-rounds', 2); r++) {
       await iperfArm('direct', B, 5202);
@@ -323,13 +351,13 @@ function report(r: {
     },
     settings: { seconds: SECONDS, rounds: ROUNDS, rps: 1000, connections: 4, responseBytes: 1024 },
     addedLatencyMs: Object.fromEntries(
-      ['ztunnel', 'stunnel'].map((a) => [
+      ['ztunnel', 'stunnel', 'node-h2'].map((a) => [
         a,
         { p50: added(a, 'p50Ms'), p90: added(a, 'p90Ms'), p99: added(a, 'p99Ms') },
       ]),
     ),
     latencyMs: Object.fromEntries(
-      ['direct', 'ztunnel', 'stunnel'].map((a) => [
+      ['direct', 'ztunnel', 'stunnel', 'node-h2'].map((a) => [
         a,
         { p50: lat(a, 'p50Ms'), p90: lat(a, 'p90Ms'), p99: lat(a, 'p99Ms') },
       ]),
@@ -337,6 +365,7 @@ function report(r: {
     cpuSecondsPer1000RequestsPerProxy: {
       ztunnel: median(r.cpuPer1000.ztunnel ?? []),
       stunnel: median(r.cpuPer1000.stunnel ?? []),
+      'node-h2': median(r.cpuPer1000['node-h2'] ?? []),
     },
     throughputGbps: Object.fromEntries(Object.entries(r.gbps).map(([k, v]) => [k, median(v)])),
     cpuSecondsPerGbPerProxy: {
@@ -366,6 +395,11 @@ function report(r: {
       'CPU-s per 1000 requests per proxy',
       String(summary.cpuSecondsPer1000RequestsPerProxy.ztunnel.toFixed(3)),
       String(summary.cpuSecondsPer1000RequestsPerProxy.stunnel.toFixed(3)),
+    ],
+    [
+      '  floor: bare Node h2 CONNECT pair (same run)',
+      `${summary.cpuSecondsPer1000RequestsPerProxy['node-h2'].toFixed(3)} (ztunnel ${ratio(summary.cpuSecondsPer1000RequestsPerProxy.ztunnel, summary.cpuSecondsPer1000RequestsPerProxy['node-h2'])}x floor)`,
+      '',
     ],
     [
       `1-stream throughput Gbit/s (direct ${t.direct})`,
