@@ -161,12 +161,26 @@ export async function newConnectionLoad(
       const s = await connect();
       s.setNoDelay(true);
       await new Promise<void>((resolve, reject) => {
+        // A proxy that loses a request must cost an error, not hang the run.
+        const timer = setTimeout(() => {
+          s.destroy();
+          reject(new Error('no response in 10 s'));
+        }, 10_000);
         s.on(
           'data',
-          responseParser(() => resolve()),
+          responseParser(() => {
+            clearTimeout(timer);
+            resolve();
+          }),
         );
-        s.once('error', reject);
-        s.once('close', () => resolve());
+        s.once('error', (err) => {
+          clearTimeout(timer);
+          reject(err);
+        });
+        s.once('close', () => {
+          clearTimeout(timer);
+          resolve();
+        });
         s.write(o.request);
       });
       s.destroy();

@@ -660,6 +660,22 @@ describe('waypoint HTTP/1.1 wire behaviour (real sockets)', () => {
     assert.equal(expect, undefined, 'the app does not see Expect');
   });
 
+  it('a response body that arrives in pieces, the first with the head, is relayed whole', async (t) => {
+    const up = await upstream(t, (req, res) => {
+      req.resume();
+      // The head and the first piece leave together; the rest comes later.
+      res.writeHead(200, { 'content-length': 10 });
+      res.write('hello');
+      setTimeout(() => res.end('world'), 30);
+    });
+    const w = await waypoint(t, {}, [endpoints('catalog', [up.port])]);
+    for (let i = 0; i < 3; i++) {
+      const r = await w.get('/');
+      assert.equal(r.status, 200);
+      assert.equal(r.body, 'helloworld');
+    }
+  });
+
   it('backend answers: close-delimited relayed; malformed → 502 UPE', async (t) => {
     const raw = createTcpServer((sock) => {
       sock.once('data', (d: Buffer) => {

@@ -474,7 +474,10 @@ class Connection implements ResponseBody {
     this.sink = sink;
     const early = this.early;
     this.early = [];
-    for (const d of early) if (!sink.data(d)) this.paused = true;
+    // Reading stopped when the first body bytes came before a sink; it goes
+    // on now unless the sink is already full (then its resume() restarts it).
+    let more = true;
+    for (const d of early) if (!sink.data(d)) more = false;
     if (this.ended) {
       this.finish();
       return;
@@ -483,7 +486,7 @@ class Connection implements ResponseBody {
       sink.error(new BodyFramingError('upstream connection closed'));
       return;
     }
-    if (!this.paused) this.resumeStream();
+    if (more) this.resumeStream();
   }
 
   resume(): void {

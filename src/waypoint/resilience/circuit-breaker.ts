@@ -32,10 +32,7 @@ export class CircuitBreakers {
    * pending queue when all connections are busy. Resolves immediately with
    * an overflow when a limit is hit.
    */
-  acquire(
-    key: string,
-    limits: BackendTraffic | undefined,
-  ): AcquireResult | Promise<AcquireResult> {
+  acquire(key: string, limits: BackendTraffic | undefined): AcquireResult | Promise<AcquireResult> {
     let b = this.breakers.get(key);
     if (!b) {
       b = new Breaker();
