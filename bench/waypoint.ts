@@ -5,6 +5,7 @@
 // so the comparison is of the HTTP engines; HBONE costs are in bench/hbone-throughput.ts.
 //
 //   node --import tsx bench/waypoint.ts [--seconds 10] [--rps 1000] [--connections 10] [--dist] [--prof DIR]
+//     [--root BUILD_DIR]   a compiled build other than dist/ (A/B comparisons)
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
@@ -98,7 +99,10 @@ async function main(): Promise<void> {
     // --dist: the compiled build under plain node, as `ambit waypoint run`
     // runs it (build: npx tsc -p tsconfig.build.json); default: src via tsx.
     // --prof DIR: V8 CPU profile of the waypoint child, written on exit.
-    const dist = process.argv.includes('--dist');
+    // --root DIR: another compiled build (relative to the repo), for A/B runs.
+    const rootIdx = process.argv.indexOf('--root');
+    const root = rootIdx > 0 ? (process.argv[rootIdx + 1] as string) : undefined;
+    const dist = process.argv.includes('--dist') || root !== undefined;
     const profIdx = process.argv.indexOf('--prof');
     const prof =
       profIdx > 0 ? ['--cpu-prof', '--cpu-prof-dir', process.argv[profIdx + 1] as string] : [];
@@ -111,7 +115,7 @@ async function main(): Promise<void> {
         String(wport),
         String(bport),
         '--root',
-        dist ? 'dist' : 'src',
+        root ?? (dist ? 'dist' : 'src'),
       ],
       {
         stdio: ['ignore', 'inherit', 'inherit', 'ipc'],

@@ -68,6 +68,8 @@ const OWN_FIELDS: ReadonlySet<string> = new Set([
   'connection',
   'keep-alive',
 ]);
+/** Body bytes kept before the caller attaches its sink, before reading stops. */
+const EARLY_BODY_LIMIT = 256 * 1024;
 const RESPONSE_LIMITS: HeadLimits = Object.freeze({ maxBytes: 65536, maxFields: 100 });
 /** Methods whose requests carry no body unless one is given. */
 const BODYLESS = new Set(['GET', 'HEAD', 'DELETE', 'OPTIONS', 'TRACE', 'CONNECT']);
@@ -294,13 +296,18 @@ class Connection implements ResponseBody {
   private readonly onAbort = (): void => {
     this.fail({ kind: 'timeout' });
   };
+  private earlyBytes = 0;
   private readonly deliver = (d: Buffer): void => {
     if (this.sink) {
       if (!this.sink.data(d)) this.pauseStream();
-    } else {
-      this.early.push(d);
-      this.pauseStream();
+      return;
     }
+    // Body bytes before `pipe` (the caller is a few microtasks away): keep
+    // them. Pausing the socket for that would cost two syscalls a response;
+    // only a large early body stops reading.
+    this.early.push(d);
+    this.earlyBytes += d.length;
+    if (this.earlyBytes > EARLY_BODY_LIMIT) this.pauseStream();
   };
 
   constructor(
@@ -330,6 +337,7 @@ class Connection implements ResponseBody {
       this.responseClose = false;
       this.sink = undefined;
       this.early = [];
+      this.earlyBytes = 0;
       this.ended = false;
       this.buf = undefined;
       this.signal = signal;
@@ -474,8 +482,9 @@ class Connection implements ResponseBody {
     this.sink = sink;
     const early = this.early;
     this.early = [];
-    // Reading stopped when the first body bytes came before a sink; it goes
-    // on now unless the sink is already full (then its resume() restarts it).
+    this.earlyBytes = 0;
+    // Reading stops only for a large early body; it goes on now unless the
+    // sink is already full (then the sink's resume() restarts it).
     let more = true;
     for (const d of early) if (!sink.data(d)) more = false;
     if (this.ended) {
