@@ -167,6 +167,7 @@ export async function buildWaypoint(
     store,
     connector: new HboneUpstreamConnector(pool, credentials, config.upstreamHbonePort),
     metrics,
+    ...config.http,
   });
 
   const onConnect = async (c: HboneConnectContext): Promise<HboneConnectDecision> => {

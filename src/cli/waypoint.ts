@@ -27,6 +27,11 @@ Environment (flags win):
   POOL_MAX_STREAMS_PER_CONNECTION, POOL_UNUSED_RELEASE_TIMEOUT   upstream HBONE pool (100, 5m)
   CONNECTION_TERMINATION_DEADLINE   drain deadline on SIGTERM (5s)
   SECRET_TTL                        requested certificate lifetime (24h)
+  AMBIT_WAYPOINT_HEADERS_TIMEOUT    time to receive a complete request head (10s; then 408)
+  AMBIT_WAYPOINT_IDLE_TIMEOUT       idle downstream connections are closed after (5m)
+  AMBIT_WAYPOINT_MAX_HEADER_BYTES   largest request head (16384; over it 431)
+  AMBIT_WAYPOINT_MAX_HEADERS        most request header fields (100; over it 431)
+  AMBIT_WAYPOINT_MAX_BUFFERED_BODY  bodies up to this are buffered for retries/mirrors (65536)
 
 Listeners: 15008 HBONE; admin 127.0.0.1:15000, metrics :15020, readiness :15021.
 `;
@@ -58,6 +63,11 @@ export function registerWaypoint(program: Command): void {
     .option('--admin-port <port>', 'admin port on 127.0.0.1 (15000)')
     .option('--metrics-port <port>', 'Prometheus port (15020)')
     .option('--readiness-port <port>', 'readiness port (15021)')
+    .option('--headers-timeout <duration>', 'complete request head within (10s; then 408)')
+    .option('--idle-timeout <duration>', 'close idle downstream connections after (5m)')
+    .option('--max-header-bytes <bytes>', 'largest request head (16384; over it 431)')
+    .option('--max-headers <n>', 'most request header fields (100; over it 431)')
+    .option('--max-buffered-body <bytes>', 'request bodies buffered for retries/mirrors (65536)')
     .addHelpText('after', ENV_HELP)
     .action(async (flags: WaypointFlags) => {
       const config = parseWaypointConfig(processEnv(), flags);

@@ -4,7 +4,9 @@
  * can start a waypoint pod the way it starts a ztunnel; flags win over env.
  */
 import { isIP } from 'node:net';
+import { parseDuration } from '../core/duration.js';
 import { AmbitError, CoreErrors } from '../core/errors.js';
+import { DEFAULT_DOWNSTREAM_LIMITS, type DownstreamLimits } from '../waypoint/downstream.js';
 import { deepFreeze, type Env, envDuration, envInt, envString } from './env.js';
 
 export interface WaypointConfig {
@@ -40,6 +42,8 @@ export interface WaypointConfig {
   adminAddress: { host: string; port: number };
   metricsAddress: { host: string; port: number };
   readinessAddress: { host: string; port: number };
+  /** Downstream HTTP limits (docs/waypoint.md, "Limits and protections"). */
+  http: DownstreamLimits;
 }
 
 export interface WaypointFlags {
@@ -62,6 +66,11 @@ export interface WaypointFlags {
   adminPort?: string;
   metricsPort?: string;
   readinessPort?: string;
+  headersTimeout?: string;
+  idleTimeout?: string;
+  maxHeaderBytes?: string;
+  maxHeaders?: string;
+  maxBufferedBody?: string;
 }
 
 function port(v: string | undefined, name: string, fallback: number): number {
@@ -70,6 +79,72 @@ function port(v: string | undefined, name: string, fallback: number): number {
   if (!Number.isInteger(n) || n < 0 || n > 65535)
     throw new AmbitError(CoreErrors.CONFIG_INVALID, `${name}="${v}" is invalid: expected a port`);
   return n;
+}
+
+/** A duration from a flag (wins) or an env var; undefined when neither is set. */
+function duration(flag: string | undefined, flagName: string, env: Env, envName: string) {
+  if (flag === undefined) return envDuration(env, envName);
+  try {
+    return parseDuration(flag, flagName);
+  } catch {
+    throw new AmbitError(
+      CoreErrors.CONFIG_INVALID,
+      `${flagName}="${flag}" is invalid: expected a duration such as 500ms, 30s, 5m`,
+    );
+  }
+}
+
+/** An integer in min..max from a flag (wins) or an env var. */
+function count(
+  flag: string | undefined,
+  flagName: string,
+  env: Env,
+  envName: string,
+  [min, max]: readonly [number, number],
+): number | undefined {
+  if (flag === undefined) return envInt(env, envName, min, max);
+  const n = Number(flag);
+  if (!/^\d+$/.test(flag) || n < min || n > max)
+    throw new AmbitError(
+      CoreErrors.CONFIG_INVALID,
+      `${flagName}="${flag}" is invalid: expected an integer ${min}..${max}`,
+    );
+  return n;
+}
+
+function positive(ms: number | undefined, what: string): number | undefined {
+  if (ms !== undefined && ms <= 0)
+    throw new AmbitError(CoreErrors.CONFIG_INVALID, `${what} must be greater than 0`);
+  return ms;
+}
+
+function httpLimits(env: Env, flags: WaypointFlags): DownstreamLimits {
+  const d = DEFAULT_DOWNSTREAM_LIMITS;
+  return {
+    maxHeaderBytes:
+      count(flags.maxHeaderBytes, '--max-header-bytes', env, 'AMBIT_WAYPOINT_MAX_HEADER_BYTES', [
+        1024,
+        1 << 20,
+      ]) ?? d.maxHeaderBytes,
+    maxHeaderFields:
+      count(flags.maxHeaders, '--max-headers', env, 'AMBIT_WAYPOINT_MAX_HEADERS', [1, 10_000]) ??
+      d.maxHeaderFields,
+    headersTimeoutMs:
+      positive(
+        duration(flags.headersTimeout, '--headers-timeout', env, 'AMBIT_WAYPOINT_HEADERS_TIMEOUT'),
+        'the headers timeout',
+      ) ?? d.headersTimeoutMs,
+    idleTimeoutMs:
+      positive(
+        duration(flags.idleTimeout, '--idle-timeout', env, 'AMBIT_WAYPOINT_IDLE_TIMEOUT'),
+        'the idle timeout',
+      ) ?? d.idleTimeoutMs,
+    maxBufferedBodyBytes:
+      count(flags.maxBufferedBody, '--max-buffered-body', env, 'AMBIT_WAYPOINT_MAX_BUFFERED_BODY', [
+        0,
+        64 << 20,
+      ]) ?? d.maxBufferedBodyBytes,
+  };
 }
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
@@ -141,6 +216,7 @@ export function parseWaypointConfig(env: Env, flags: WaypointFlags = {}): Readon
       host: '0.0.0.0',
       port: port(flags.readinessPort, '--readiness-port', 15021),
     },
+    http: httpLimits(env, flags),
   };
   return deepFreeze(config);
 }

@@ -1,7 +1,8 @@
 /**
- * Request body buffering for retries: bodies up to `limit` bytes are kept
- * whole (replayable); a larger body is handed on as the bytes read so far
- * plus the rest of the stream, and is sent only once.
+ * Request body buffering for retries and mirrors: bodies up to `limit` bytes
+ * are kept whole (replayable); a larger body is handed on as the bytes read
+ * so far plus the rest of the stream, and is sent only once. So a request
+ * never holds more than about `limit` bytes of its body in memory.
  */
 import type { Readable } from 'node:stream';
 
@@ -15,6 +16,7 @@ export function readBody(stream: Readable, limit: number): Promise<BufferedBody>
       stream.off('data', onData);
       stream.off('end', onEnd);
       stream.off('error', onError);
+      stream.off('close', onClose);
     };
     const onData = (chunk: Buffer) => {
       chunks.push(chunk);
@@ -33,8 +35,18 @@ export function readBody(stream: Readable, limit: number): Promise<BufferedBody>
       cleanup();
       reject(err);
     };
+    // A client that goes away mid-body (a reset h2 stream, a closed
+    // connection) may close the stream without 'error': fail rather than
+    // wait forever.
+    const onClose = () => {
+      cleanup();
+      if (!stream.readableEnded)
+        reject(new Error('the client closed the request before its body ended'));
+      else resolve(Buffer.concat(chunks, size));
+    };
     stream.on('data', onData);
     stream.on('end', onEnd);
     stream.on('error', onError);
+    stream.on('close', onClose);
   });
 }

@@ -17,7 +17,6 @@ import {
   attemptTimeoutMs,
   classifyStatus,
   Deadline,
-  RETRY_BODY_LIMIT,
   retryBackoffMs,
   shouldRetry,
 } from './resilience/index.js';
@@ -51,6 +50,10 @@ export interface DownstreamResponse {
   /** Ends the response; `trailers` go out on HTTP/2 only (gRPC status). */
   end(body?: string | Buffer, trailers?: OutgoingHttpHeaders): void;
   destroy(): void;
+  /** The client went away (connection closed, stream reset): nothing more reaches it. */
+  readonly aborted: boolean;
+  /** Calls `cb` once if the client goes away before the response ended. */
+  onClose(cb: () => void): void;
 }
 
 /** What the tunnel tells the waypoint about a connection. */
@@ -268,7 +271,7 @@ async function pipeline(
   head.headers.traceparent = req.traceparent;
   if (head.headers['x-request-id'] === undefined) head.headers['x-request-id'] = randomUUID();
   const body: BufferedBody =
-    down.body === undefined ? EMPTY : await readBody(down.body, RETRY_BODY_LIMIT);
+    down.body === undefined ? EMPTY : await readBody(down.body, rt.maxBufferedBodyBytes);
   ex.requestBytes = Buffer.isBuffer(body)
     ? body.length
     : body.head.reduce((s, b) => s + b.length, 0);
@@ -370,6 +373,14 @@ async function send(
       upstreamReq,
       ac?.signal,
     );
+    if (res.aborted) {
+      // The client went away while the app was answering (Envoy: DC): no
+      // retry, and the app's side of the exchange is reset at once.
+      if (result.kind === 'response') result.abort();
+      done();
+      ex.flags = 'DC';
+      return;
+    }
     const outcome =
       result.kind === 'response'
         ? { kind: 'status' as const, status: result.res.statusCode }
@@ -455,6 +466,14 @@ function stream(
       finish();
     };
     signal?.addEventListener('abort', onAbort, { once: true });
+    // The client went away mid-response: release the upstream exchange
+    // instead of leaving it paused (its connection and breaker slot held).
+    res.onClose(() => {
+      if (finished) return;
+      ex.flags = 'DC';
+      abort();
+      finish();
+    });
     const body = up.body;
     const resume = () => body.resume();
     body.pipe({

@@ -5,8 +5,9 @@
  * identity), sniffs the protocol from the first bytes, and serves it:
  * HTTP/1.1 through ambit's own lean engine (h1/: bounded heads → 431,
  * malformed requests → 400, a headers timeout against slowloris), h2c
- * through node:http2 (HTTP/2 protocol errors → GOAWAY), anything else as
- * opaque TCP to an endpoint.
+ * through node:http2 (heads over the limits → 431, protocol errors → GOAWAY
+ * with RFC 9113's code and the tunnel closed), anything else as opaque TCP
+ * to an endpoint. Limits: downstream.ts, docs/waypoint.md.
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import {
@@ -15,10 +16,19 @@ import {
   type Http2ServerRequest,
   type Http2ServerResponse,
   type Http2Session,
+  constants as h2constants,
 } from 'node:http2';
 import type { Duplex, Readable } from 'node:stream';
 import { logger } from '../telemetry/logger.js';
 import type { ConfigStore } from './config.js';
+import {
+  CLOSE_LINGER_MS,
+  closeGracefully,
+  DEFAULT_DOWNSTREAM_LIMITS,
+  type DownstreamLimits,
+  headOverLimits,
+  watchGoaway,
+} from './downstream.js';
 import { type ConnectionInfo, type DownstreamResponse, forward } from './forward.js';
 import type { HeaderList, RequestHead } from './h1/parse.js';
 import { type H1Response, H1Server } from './h1/server.js';
@@ -36,7 +46,8 @@ import type { Runtime } from './runtime.js';
 import type { Locality } from './types.js';
 import { type UpstreamConnector, UpstreamPool, type UpstreamPoolOptions } from './upstream.js';
 
-export interface WaypointProxyOptions {
+/** Engine options; the downstream limits default to {@link DEFAULT_DOWNSTREAM_LIMITS}. */
+export interface WaypointProxyOptions extends Partial<DownstreamLimits> {
   readonly store: ConfigStore;
   readonly connector: UpstreamConnector;
   /** Upstream keep-alive limits. */
@@ -44,14 +55,6 @@ export interface WaypointProxyOptions {
   readonly metrics?: WaypointMetrics;
   /** The waypoint's own locality, for locality-preferring LB. */
   readonly locality?: Locality;
-  /** Largest request header block, bytes. Default 16384 (over it: 431). */
-  readonly maxHeaderBytes?: number;
-  /** Most request header fields. Default 100 (over it: 431). */
-  readonly maxHeaderFields?: number;
-  /** Time to receive a complete request head, ms. Default 10000. */
-  readonly headersTimeoutMs?: number;
-  /** Idle time before a downstream connection is closed, ms. Default 300000. */
-  readonly idleTimeoutMs?: number;
   readonly clock?: Clock;
   readonly random?: () => number;
 }
@@ -61,13 +64,47 @@ const METHOD = /^[A-Z]{1,20}( |$)/;
 
 export type SniffedProtocol = 'h2' | 'http1' | 'tcp';
 
-/** Protocol from the first bytes of a stream. */
-export function sniff(first: Buffer): SniffedProtocol {
+/**
+ * Protocol from the first bytes of a stream; undefined while they are still
+ * a prefix of the HTTP/2 preface's "PRI " (one more byte decides).
+ */
+export function sniff(first: Buffer): SniffedProtocol | undefined {
   const n = Math.min(first.length, H2_PREFACE.length);
-  if (n > 0 && first.subarray(0, n).equals(H2_PREFACE.subarray(0, n)) && n >= 4) return 'h2';
+  if (n > 0 && first.subarray(0, n).equals(H2_PREFACE.subarray(0, n)))
+    return n >= 4 ? 'h2' : undefined;
   if (METHOD.test(first.subarray(0, 21).toString('latin1'))) return 'http1';
   return 'tcp';
 }
+
+/**
+ * Port protocols served as HTTP only: bytes that are neither HTTP/1.1 nor
+ * HTTP/2 get a 400, as Envoy's HTTP codec answers on an `http` port.
+ */
+const HTTP_ONLY: ReadonlySet<string> = new Set([
+  'http',
+  'http2',
+  'h2c',
+  'grpc',
+  'grpc-web',
+  'kubernetes.io/h2c',
+  'kubernetes.io/ws',
+]);
+/** Port protocols passed through opaquely, never parsed. Unset or other: sniffed. */
+const OPAQUE: ReadonlySet<string> = new Set(['tcp', 'tls', 'https', 'mongo', 'mysql', 'redis']);
+
+/**
+ * nghttp2 reports some connection errors to Node (not as its own GOAWAY),
+ * and Node then closes with INTERNAL_ERROR. RFC 9113 names the right codes:
+ * a bad preface or first frame (§3.4) is PROTOCOL_ERROR, a flood is
+ * ENHANCE_YOUR_CALM. Keys are nghttp2's library error numbers.
+ */
+const NGHTTP2_GOAWAY_CODE: ReadonlyMap<number, number> = new Map([
+  [-505, h2constants.NGHTTP2_PROTOCOL_ERROR], // NGHTTP2_ERR_PROTO
+  [-903, h2constants.NGHTTP2_PROTOCOL_ERROR], // NGHTTP2_ERR_BAD_CLIENT_MAGIC
+  [-904, h2constants.NGHTTP2_ENHANCE_YOUR_CALM], // NGHTTP2_ERR_FLOODED
+  [-905, h2constants.NGHTTP2_ENHANCE_YOUR_CALM], // NGHTTP2_ERR_TOO_MANY_SETTINGS
+  [-906, h2constants.NGHTTP2_ENHANCE_YOUR_CALM], // NGHTTP2_ERR_TOO_MANY_CONTINUATIONS
+]);
 
 /** Request fields as node:http gives them: lowercase keys, duplicates joined, set-cookie a list. */
 function headerObject(list: HeaderList): IncomingHttpHeaders {
@@ -87,12 +124,24 @@ export class WaypointProxy {
   private readonly rt: Runtime;
   private readonly h1: H1Server<ConnectionInfo>;
   private readonly h2: Http2Server;
+  private readonly limits: DownstreamLimits;
   private readonly conns = new WeakMap<object, ConnectionInfo>();
+  /** The h2c session on a tunnel, to close it with GOAWAY when idle or after an error GOAWAY. */
+  private readonly sessions = new WeakMap<object, Http2Session>();
   private readonly open = new Set<Duplex>();
-  private pendingH2: ConnectionInfo | undefined;
+  private pendingH2: { conn: ConnectionInfo; stream: Duplex } | undefined;
 
   constructor(opts: WaypointProxyOptions) {
     const clock = opts.clock ?? systemClock;
+    const d = DEFAULT_DOWNSTREAM_LIMITS;
+    const limits: DownstreamLimits = {
+      maxHeaderBytes: opts.maxHeaderBytes ?? d.maxHeaderBytes,
+      maxHeaderFields: opts.maxHeaderFields ?? d.maxHeaderFields,
+      headersTimeoutMs: opts.headersTimeoutMs ?? d.headersTimeoutMs,
+      idleTimeoutMs: opts.idleTimeoutMs ?? d.idleTimeoutMs,
+      maxBufferedBodyBytes: opts.maxBufferedBodyBytes ?? d.maxBufferedBodyBytes,
+    };
+    this.limits = limits;
     this.rt = {
       store: opts.store,
       connector: opts.connector,
@@ -106,33 +155,51 @@ export class WaypointProxy {
       clock,
       random: opts.random ?? Math.random,
       ...(opts.locality ? { locality: opts.locality } : {}),
+      maxBufferedBodyBytes: limits.maxBufferedBodyBytes,
       log: logger('waypoint'),
     };
     this.h1 = new H1Server({
-      limits: {
-        maxBytes: opts.maxHeaderBytes ?? 16384,
-        maxFields: opts.maxHeaderFields ?? 100,
-      },
-      headersTimeoutMs: opts.headersTimeoutMs ?? 10_000,
-      idleTimeoutMs: opts.idleTimeoutMs ?? 300_000,
+      limits: { maxBytes: limits.maxHeaderBytes, maxFields: limits.maxHeaderFields },
+      headersTimeoutMs: limits.headersTimeoutMs,
+      idleTimeoutMs: limits.idleTimeoutMs,
       onRequest: (head, body, res, conn) => this.serveH1(conn, head, body, res),
       onClientError: (status, reason) =>
         this.rt.log.debug({ status, reason }, 'bad HTTP/1.1 request'),
     });
     this.h2 = createH2({
       maxSessionMemory: 10,
-      settings: { maxHeaderListSize: opts.maxHeaderBytes ?? 16384 },
+      // Room over the limits, so our own check (in 'request') answers 431 as
+      // for HTTP/1.1; only far over them node:http2 resets the stream itself
+      // (ENHANCE_YOUR_CALM).
+      maxHeaderListPairs: limits.maxHeaderFields + 64,
+      settings: { maxHeaderListSize: 2 * limits.maxHeaderBytes },
     });
-    this.h2.setTimeout(opts.idleTimeoutMs ?? 300_000);
     this.h2.on('session', (session: Http2Session) => {
-      if (this.pendingH2) this.conns.set(session, this.pendingH2);
+      const pending = this.pendingH2;
+      if (pending) {
+        this.conns.set(session, pending.conn);
+        this.sessions.set(pending.stream, session);
+      }
       session.on('error', (err) => this.rt.log.debug({ err }, 'http2 session error'));
+      const destroy = session.destroy.bind(session);
+      session.destroy = ((err?: Error, code?: number) => {
+        const mapped = NGHTTP2_GOAWAY_CODE.get((err as { errno?: number } | undefined)?.errno ?? 0);
+        return destroy(err, code ?? mapped);
+      }) as Http2Session['destroy'];
     });
     this.h2.on('request', (req: Http2ServerRequest, res: Http2ServerResponse) => {
       const conn = this.conns.get(req.stream.session as object);
       req.stream.on('error', () => {});
-      if (conn) this.serveH2(conn, req, res);
-      else res.stream.close();
+      if (!conn) return void res.stream.close();
+      // Also holds a client that never acknowledged our SETTINGS, for which
+      // node:http2 enforces no header list size at all.
+      if (headOverLimits(req.rawHeaders, limits)) {
+        const body = 'Request Header Fields Too Large\n';
+        res.writeHead(431, { 'content-type': 'text/plain', 'content-length': body.length });
+        res.end(body);
+        return;
+      }
+      this.serveH2(conn, req, res);
     });
   }
 
@@ -186,6 +253,14 @@ export class WaypointProxy {
         else res.end(b);
       },
       destroy: () => res.stream.close(0x2),
+      get aborted() {
+        return res.stream.destroyed || (res.stream.closed && !res.writableEnded);
+      },
+      onClose: (cb) => {
+        res.stream.once('close', () => {
+          if (!res.writableEnded) cb();
+        });
+      },
     };
     forward(this.rt, conn, down, out).catch((err: unknown) => {
       this.rt.log.error({ err }, 'request handler failed');
@@ -198,32 +273,77 @@ export class WaypointProxy {
     this.open.add(stream);
     stream.on('close', () => this.open.delete(stream));
     stream.on('error', (err) => this.rt.log.debug({ err }, 'downstream error'));
-    const appProtocol = this.rt.store
-      .snapshot()
-      .services.get(conn.service)
-      ?.ports.get(conn.port)?.appProtocol;
-    if (appProtocol === 'tcp') {
+    const appProtocol =
+      this.rt.store.snapshot().services.get(conn.service)?.ports.get(conn.port)?.appProtocol ?? '';
+    if (OPAQUE.has(appProtocol)) {
       this.tcp(stream, conn);
       return;
     }
-    stream.once('data', (first: Buffer) => {
-      const proto = sniff(first);
-      if (proto === 'http1') {
-        this.h1.handle(stream, conn, first);
+    const httpOnly = HTTP_ONLY.has(appProtocol);
+    // Until the protocol is known (a tunnel that never sends a byte), and for
+    // h2c, the tunnel's own inactivity timer closes it; HTTP/1.1 keeps its
+    // own deadlines (h1/server.ts).
+    const idle = this.idleTimer(stream);
+    let seen: Buffer | undefined;
+    const onData = (chunk: Buffer) => {
+      seen = seen === undefined ? chunk : Buffer.concat([seen, chunk]);
+      const proto = sniff(seen);
+      if (proto === undefined) return;
+      stream.off('data', onData);
+      if (proto === 'http1' || (proto === 'tcp' && httpOnly)) {
+        // Bytes that are not HTTP on an HTTP port: the parser answers 400.
+        idle.cancel();
+        this.h1.handle(stream, conn, seen);
         return;
       }
       stream.pause();
-      stream.unshift(first);
-      if (proto === 'tcp') return this.tcp(stream, conn);
-      if (proto === 'h2') {
-        this.pendingH2 = conn;
-        try {
-          this.h2.emit('connection', ownedWrites(stream));
-        } finally {
-          this.pendingH2 = undefined;
-        }
+      stream.unshift(seen);
+      if (proto === 'tcp') {
+        // Opaque TCP keeps its connections as long as the app does.
+        idle.cancel();
+        return this.tcp(stream, conn);
       }
-    });
+      const wrapped = ownedWrites(stream);
+      // After a GOAWAY for an error, close the connection (RFC 9113 §5.4.1;
+      // node:http2 only stops reading).
+      watchGoaway(wrapped, () =>
+        setImmediate(() => this.sessions.get(stream)?.destroy() ?? closeGracefully(stream)),
+      );
+      this.pendingH2 = { conn, stream };
+      try {
+        this.h2.emit('connection', wrapped);
+      } finally {
+        this.pendingH2 = undefined;
+      }
+    };
+    stream.on('data', onData);
+  }
+
+  /**
+   * Closes a tunnel with no bytes either way for the idle timeout: GOAWAY
+   * (NO_ERROR) on an h2c session, end of stream otherwise. Uses the stream's
+   * own inactivity timer (an HBONE tunnel's Http2Stream, or a net.Socket).
+   */
+  private idleTimer(stream: Duplex): { cancel(): void } {
+    const s = stream as Duplex & { setTimeout?: (ms: number) => unknown };
+    if (typeof s.setTimeout !== 'function') return { cancel: () => {} };
+    const onTimeout = () => {
+      this.rt.log.debug('closing an idle downstream connection');
+      const session = this.sessions.get(stream);
+      if (session && !session.destroyed) {
+        session.close();
+        // Streams still open (a backend that never answers) get a bound.
+        setTimeout(() => session.destroy(), CLOSE_LINGER_MS).unref();
+      } else closeGracefully(stream);
+    };
+    s.setTimeout(this.limits.idleTimeoutMs);
+    stream.on('timeout', onTimeout);
+    return {
+      cancel: () => {
+        s.setTimeout?.(0);
+        stream.off('timeout', onTimeout);
+      },
+    };
   }
 
   /** Opaque TCP to one endpoint of the service, with istio_tcp_* metrics. */

@@ -30,5 +30,7 @@ export interface Runtime {
   readonly clock: Clock;
   readonly random: () => number;
   readonly locality?: Locality;
+  /** Request bodies up to this size are buffered (retries, mirrors), bytes. */
+  readonly maxBufferedBodyBytes: number;
   readonly log: Logger;
 }

@@ -13,6 +13,7 @@
  * only after a complete exchange with known framing and no `close`.
  */
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+import { constants as h2 } from 'node:http2';
 import type { Duplex, Readable } from 'node:stream';
 import type { BodySink, ResponseBody } from '../upstream.js';
 import {
@@ -545,7 +546,7 @@ class Connection implements ResponseBody {
       // Without a sink yet, `pipe` reports the failure.
       if (sink) sink.error(err ?? new BodyFramingError('upstream closed mid-body'));
     }
-    if (!this.stream.destroyed) this.stream.destroy();
+    if (!this.stream.destroyed) abortStream(this.stream);
   }
 
   private fail(failure: H1Failure): void {
@@ -563,6 +564,18 @@ class Connection implements ResponseBody {
     }
     if (!this.stream.destroyed) this.stream.destroy();
   }
+}
+
+/**
+ * Aborts a connection mid-exchange. On an HBONE tunnel that is RST_STREAM
+ * CANCEL: a plain destroy sends NO_ERROR, which the destination ztunnel's
+ * relay takes for a clean close, so the app's half would live on (a paused
+ * response, say) instead of being reset.
+ */
+function abortStream(stream: Duplex): void {
+  const h2s = stream as Duplex & { close?: (code?: number) => void; session?: unknown };
+  if (h2s.session !== undefined && typeof h2s.close === 'function') h2s.close(h2.NGHTTP2_CANCEL);
+  else stream.destroy();
 }
 
 /** Connection-level fields (RFC 9110 §7.6.1): never forwarded. */

@@ -66,6 +66,8 @@ describe('HTTP/1.1 request heads', () => {
   it('needs more bytes until the blank line', () => {
     assert.equal(req('GET / HTTP/1.1\r\nHost: a\r\n'), undefined);
     assert.equal(req('GET / HT'), undefined);
+    assert.equal(req('\r\nPROPFI'), undefined);
+    assert.equal(req('\r'), undefined);
   });
 
   const bad: [string, string, number][] = [
@@ -79,6 +81,13 @@ describe('HTTP/1.1 request heads', () => {
     ['non-digit CL', 'POST / HTTP/1.1\r\nContent-Length: +3\r\n\r\n', 400],
     ['hex CL', 'POST / HTTP/1.1\r\nContent-Length: 0x3\r\n\r\n', 400],
     ['TE other than chunked', 'POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n', 501],
+    [
+      'TE with chunked not final (RFC 9112 §6.3)',
+      'POST / HTTP/1.1\r\nTransfer-Encoding: chunked, gzip\r\n\r\n',
+      400,
+    ],
+    ['bytes that are not HTTP, before any line end', '\x16\x03\x01\x00\xff', 400],
+    ['a method longer than any real one', `${'A'.repeat(40)}`, 400],
     ['TE in HTTP/1.0', 'POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n', 400],
     ['space before colon', 'GET / HTTP/1.1\r\nHost : a\r\n\r\n', 400],
     ['obs-fold', 'GET / HTTP/1.1\r\nX: a\r\n b\r\n\r\n', 400],

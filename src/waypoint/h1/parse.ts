@@ -199,12 +199,36 @@ function wantsClose(minor: 0 | 1, connection: string | undefined): boolean {
 }
 
 /** Parses a request head at the start of `buf` (undefined: need more bytes). */
+/** Longest method accepted before its SP arrives; real ones are short. */
+const MAX_METHOD = 32;
+
+/**
+ * An incomplete head whose first bytes already cannot start a request line
+ * (bytes that are not HTTP at all): 400 now, rather than 408 when the
+ * headers timeout ends a wait for a head that never comes.
+ */
+function badStart(buf: Buffer): HeadError | undefined {
+  // Empty lines before the start line are allowed (splitHead skips them).
+  let start = 0;
+  while (start + 1 < buf.length && buf[start] === 13 && buf[start + 1] === 10) start += 2;
+  if (start === buf.length || (start + 1 === buf.length && buf[start] === 13)) return undefined;
+  const sp = buf.indexOf(0x20, start);
+  if (sp < 0 && buf.length - start <= MAX_METHOD) {
+    return TOKEN.test(buf.toString('latin1', start)) ? undefined : fail(400, 'invalid method');
+  }
+  const method = buf.toString('latin1', start, sp < 0 ? start + MAX_METHOD + 1 : sp);
+  return method.length > 0 && method.length <= MAX_METHOD && TOKEN.test(method)
+    ? undefined
+    : fail(400, 'invalid method');
+}
+
 export function parseRequestHead(
   buf: Buffer,
   limits: HeadLimits = DEFAULT_HEAD_LIMITS,
 ): Parsed<RequestHead> | HeadError | undefined {
   const split = splitHead(buf, limits);
-  if (split === undefined || 'error' in split) return split;
+  if (split === undefined) return badStart(buf);
+  if ('error' in split) return split;
   const { lines, length } = split;
   const startLine = lines[0] as string;
   const sp1 = startLine.indexOf(' ');
@@ -224,8 +248,12 @@ export function parseRequestHead(
     // RFC 9112 §6.1: both present is a smuggling attempt; a 1.0 client cannot chunk.
     if (f.contentLength !== undefined) return fail(400, 'content-length with transfer-encoding');
     if (minor === 0) return fail(400, 'transfer-encoding in HTTP/1.0');
-    if (f.transferEncoding.trim().toLowerCase() !== 'chunked')
-      return fail(501, 'unsupported transfer-encoding');
+    const te = f.transferEncoding.trim().toLowerCase();
+    // RFC 9112 §6.3: chunked not the final coding leaves the body length
+    // unknown: 400 and close. Another coding before chunked is merely not
+    // supported: 501 (RFC 9112 §6.1, as Envoy answers).
+    if (!/(^|,)\s*chunked$/.test(te)) return fail(400, 'chunked is not the final transfer-coding');
+    if (te !== 'chunked') return fail(501, 'unsupported transfer-encoding');
     framing = CHUNKED;
   } else if (f.contentLength !== undefined && f.contentLength !== '0') {
     framing = { kind: 'length', length: Number(f.contentLength) };
@@ -254,7 +282,8 @@ export function parseResponseHead(
   limits: HeadLimits = DEFAULT_HEAD_LIMITS,
 ): Parsed<ResponseHead> | HeadError | undefined {
   const split = splitHead(buf, limits);
-  if (split === undefined || 'error' in split) return split;
+  if (split === undefined) return badStart(buf);
+  if ('error' in split) return split;
   const { lines, length } = split;
   const startLine = lines[0] as string;
   const sp1 = startLine.indexOf(' ');

@@ -165,7 +165,9 @@ class H1Connection<C> {
       this.res === undefined &&
       now - this.lastActive > this.server.idleTimeoutMs
     ) {
-      this.destroy();
+      // End of stream, not a reset: the client sees a clean close.
+      this.end();
+      setTimeout(() => this.stream.destroy(), 5000).unref();
     }
   }
 
@@ -370,6 +372,7 @@ export class H1Response {
   private close: boolean;
   private finished = false;
   private abandoned = false;
+  private onGone: (() => void) | undefined;
 
   constructor(
     private readonly conn: Connection,
@@ -467,10 +470,20 @@ export class H1Response {
     this.conn.destroy();
   }
 
+  /** Calls `cb` once if the client goes away (or answered an error) before this response ended. */
+  onClose(cb: () => void): void {
+    if (this.aborted) cb();
+    else this.onGone = cb;
+  }
+
   /** The connection went away or answered an error instead. */
   abandon(): void {
+    const wasFinished = this.finished;
     this.abandoned = true;
     this.finished = true;
+    const cb = this.onGone;
+    this.onGone = undefined;
+    if (!wasFinished) cb?.();
   }
 }
 

@@ -17,7 +17,6 @@ export { MAX_BUCKETS, type RateDecision, RateLimiter } from './rate-limit.js';
 export {
   type AttemptOutcome,
   DEFAULT_CONNECT_RETRIES,
-  RETRY_BODY_LIMIT,
   type RetryState,
   retryBackoffMs,
   shouldRetry,

@@ -1,14 +1,12 @@
 /**
  * Retry decisions (Gateway API HTTPRouteRetry). A retry happens only when
  * nothing of the response reached the client yet, and only when the request
- * body was fully buffered (bodies over {@link RETRY_BODY_LIMIT} stream once,
- * like Linkerd). Without a retry policy, only connect failures are retried
+ * body was fully buffered (bodies over the waypoint's buffer limit,
+ * `maxBufferedBodyBytes`, stream once, like Linkerd). Without a retry policy, only connect failures are retried
  * (nothing reached the backend, so it is always safe).
  */
 import type { RetryConfig } from '../types.js';
 
-/** Largest request body kept for replay, bytes. */
-export const RETRY_BODY_LIMIT = 64 * 1024;
 /** Retries of connect failures when the route has no retry policy. */
 export const DEFAULT_CONNECT_RETRIES = 2;
 /** Backoff cap as a multiple of the base (Envoy: 10×). */
