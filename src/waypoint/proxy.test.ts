@@ -482,6 +482,10 @@ describe('waypoint engine (real sockets)', () => {
     };
     assert.match(await raw('GET / HTTP/1.1\r\nbad header line\r\n\r\n'), /^HTTP\/1\.1 400/);
     assert.equal(up.hits(), 0);
+    // Refused requests are counted, with Envoy's flag for a downstream protocol error.
+    const m = await w.registry.getSingleMetricAsString('istio_requests_total');
+    assert.match(m, /response_code="400",grpc_response_status="",response_flags="DPE"} 1/);
+    assert.match(m, /response_code="431",grpc_response_status="",response_flags="DPE"} 1/);
   });
 
   it('a slow request head is cut off (slowloris)', async (t) => {

@@ -163,8 +163,10 @@ export class WaypointProxy {
       headersTimeoutMs: limits.headersTimeoutMs,
       idleTimeoutMs: limits.idleTimeoutMs,
       onRequest: (head, body, res, conn) => this.serveH1(conn, head, body, res),
-      onClientError: (status, reason) =>
-        this.rt.log.debug({ status, reason }, 'bad HTTP/1.1 request'),
+      onClientError: (status, reason, conn) => {
+        this.rt.log.debug({ status, reason }, 'bad HTTP/1.1 request');
+        this.recordRefused(conn, status);
+      },
     });
     this.h2 = createH2({
       maxSessionMemory: 10,
@@ -197,9 +199,28 @@ export class WaypointProxy {
         const body = 'Request Header Fields Too Large\n';
         res.writeHead(431, { 'content-type': 'text/plain', 'content-length': body.length });
         res.end(body);
+        this.recordRefused(conn, 431, req.method);
         return;
       }
       this.serveH2(conn, req, res);
+    });
+  }
+
+  /** A request the engine refused itself: counted with Envoy's flag DPE (downstream protocol error). */
+  private recordRefused(conn: ConnectionInfo, status: number, method = '-'): void {
+    this.rt.metrics?.recordRequest({
+      ...(conn.peerIdentity ? { sourcePrincipal: conn.peerIdentity } : {}),
+      sourceIp: conn.sourceIp,
+      destinationService: conn.service,
+      method,
+      path: '-',
+      authority: '-',
+      protocol: 'http',
+      status,
+      flags: 'DPE',
+      durationMs: 0,
+      requestBytes: 0,
+      responseBytes: 0,
     });
   }
 

@@ -47,8 +47,8 @@ export interface H1ServerOptions<C> {
     res: H1Response,
     context: C,
   ) => void;
-  /** A connection failed with a client error (for debug logs). */
-  readonly onClientError?: (status: number, reason: string) => void;
+  /** A request was refused with a client error (logs, metrics). */
+  readonly onClientError?: (status: number, reason: string, context: C) => void;
 }
 
 const CONTINUE = Buffer.from('HTTP/1.1 100 Continue\r\n\r\n');
@@ -278,7 +278,7 @@ class H1Connection<C> {
 
   /** Answers a client error and closes: nothing of the request goes upstream. */
   private reject(status: number, reason: string): void {
-    this.server.options.onClientError?.(status, reason);
+    this.server.options.onClientError?.(status, reason, this.context);
     const s = this.stream;
     this.phase = Phase.Closed;
     this.pending = undefined;
