@@ -1,10 +1,12 @@
-// Waypoint L7 engine vs haproxy (HTTP mode) vs direct, in one run, on loopback:
-// the same backend, the same open-loop keep-alive load (1000 RPS by default),
-// each proxy in its own process so CPU (utime+stime from /proc) and RSS are its own.
+// Waypoint L7 engine vs haproxy (HTTP mode) vs a bare Node TCP relay (the
+// runtime floor) vs direct, in one run, on loopback: the same backend, the same
+// open-loop keep-alive load (1000 RPS by default) in interleaved rounds, each
+// proxy in its own process so CPU (utime+stime from /proc) and RSS are its own;
+// then the most requests/s each sustains (closed loop).
 // The waypoint is fed plain TCP here (no HBONE, which haproxy cannot speak),
 // so the comparison is of the HTTP engines; HBONE costs are in bench/hbone-throughput.ts.
 //
-//   node --import tsx bench/waypoint.ts [--seconds 10] [--rps 1000] [--connections 10] [--dist] [--prof DIR]
+//   node --import tsx bench/waypoint.ts [--seconds 10] [--rps 1000] [--connections 10] [--rounds 3] [--dist] [--prof DIR]
 //     [--root BUILD_DIR]   a compiled build other than dist/ (A/B comparisons)
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -12,7 +14,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { keepAliveLoad, type LoadResult } from './lib/load.js';
+import { closedLoopLoad, keepAliveLoad, type LoadResult } from './lib/load.js';
 
 const arg = (name: string, d: number) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -58,20 +60,25 @@ interface Row {
   rssMb?: number;
 }
 
-async function measure(name: string, port: number, pid: number | undefined): Promise<Row> {
-  const seconds = arg('seconds', 10);
-  const rps = arg('rps', 1000);
-  const connect = () =>
+const REQUEST = 'GET /items HTTP/1.1\r\nHost: backend.bench.svc.cluster.local\r\n\r\n';
+
+function connector(port: number): () => Promise<net.Socket> {
+  return () =>
     new Promise<net.Socket>((r) => {
       const s = net.connect(port, '127.0.0.1', () => r(s));
     });
+}
+
+async function measure(name: string, port: number, pid: number | undefined): Promise<Row> {
+  const seconds = arg('seconds', 10);
+  const rps = arg('rps', 1000);
   const c0 = pid ? cpuMs(pid) : 0;
-  const result = await keepAliveLoad(connect, {
+  const result = await keepAliveLoad(connector(port), {
     rps,
     connections: arg('connections', 10),
     durationMs: seconds * 1000,
     warmupMs: 1000,
-    request: 'GET /items HTTP/1.1\r\nHost: backend.bench.svc.cluster.local\r\n\r\n',
+    request: REQUEST,
   });
   if (!pid) return { name, result };
   const cpu = cpuMs(pid) - c0;
@@ -83,6 +90,25 @@ async function measure(name: string, port: number, pid: number | undefined): Pro
     rssMb: rssMb(pid),
   };
 }
+
+/**
+ * The Node floor: a bare TCP relay (no HTTP parsing, no pipeline), so the
+ * waypoint's cost reads against what Node itself charges for a hop.
+ */
+const NODE_RELAY = `
+const net = require('node:net');
+const [port, backend] = process.argv.slice(1).map(Number);
+net.createServer({ noDelay: true }, (s) => {
+  const u = net.connect({ port: backend, host: '127.0.0.1', noDelay: true });
+  s.pipe(u); u.pipe(s);
+  s.on('error', () => u.destroy()); u.on('error', () => s.destroy());
+}).listen(port, '127.0.0.1');
+`;
+
+const median = (xs: number[]): number => {
+  const v = [...xs].sort((a, b) => a - b);
+  return v[Math.floor(v.length / 2)] ?? Number.NaN;
+};
 
 async function main(): Promise<void> {
   const body = Buffer.alloc(64, 'x');
@@ -133,34 +159,76 @@ async function main(): Promise<void> {
     const hp = spawn('/usr/sbin/haproxy', ['-f', cfg, '-db'], { stdio: 'inherit' });
     children.push(hp);
     await untilListening(hport);
-    const rows: Row[] = [];
-    rows.push(await measure('direct', bport, undefined));
-    rows.push(await measure('haproxy (http mode)', hport, hp.pid));
-    rows.push(await measure('ambit waypoint engine', wport, wp.pid));
-    const direct = rows[0]?.result.latency;
-    const hap = rows[1];
-    const out = rows.map((r) => ({
-      name: r.name,
-      completed: r.result.completed,
-      p50Ms: r.result.latency.p50Ms,
-      p90Ms: r.result.latency.p90Ms,
-      p99Ms: r.result.latency.p99Ms,
-      addedP90Ms: direct ? Math.round((r.result.latency.p90Ms - direct.p90Ms) * 1000) / 1000 : 0,
-      cpuMsPer1000: r.cpuPer1000,
-      vcpu: r.vcpu,
-      rssMb: r.rssMb,
-    }));
+    const rport = await freePort();
+    const relay = spawn(process.execPath, ['-e', NODE_RELAY, String(rport), String(bport)], {
+      stdio: 'inherit',
+    });
+    children.push(relay);
+    await untilListening(rport);
+    const arms: { name: string; port: number; pid: number | undefined }[] = [
+      { name: 'direct', port: bport, pid: undefined },
+      { name: 'haproxy (http mode)', port: hport, pid: hp.pid },
+      { name: 'node tcp relay (floor)', port: rport, pid: relay.pid },
+      { name: 'ambit waypoint engine', port: wport, pid: wp.pid },
+    ];
+    // Rounds interleave the arms, so drift on a shared box hits all alike.
+    const rounds = arg('rounds', 3);
+    const per = new Map<string, Row[]>();
+    for (let r = 0; r < rounds; r++)
+      for (const a of arms) {
+        const row = await measure(a.name, a.port, a.pid);
+        per.set(a.name, [...(per.get(a.name) ?? []), row]);
+      }
+    const direct = per.get('direct') ?? [];
+    // Most requests/s each path sustains: closed loop, 10 connections, 5 s.
+    const maxRps = new Map<string, number>();
+    for (const a of arms) {
+      const c = await closedLoopLoad(connector(a.port), {
+        connections: arg('connections', 10),
+        durationMs: 5000,
+        request: REQUEST,
+      });
+      maxRps.set(a.name, c.rps);
+    }
+    const out = arms.map((a) => {
+      const rows = per.get(a.name) ?? [];
+      const addedP90 = rows.map(
+        (row, i) => row.result.latency.p90Ms - (direct[i]?.result.latency.p90Ms ?? 0),
+      );
+      const m = (f: (row: Row) => number | undefined) => {
+        const xs = rows.map(f).filter((x): x is number => x !== undefined);
+        return xs.length ? median(xs) : undefined;
+      };
+      return {
+        name: a.name,
+        completed: m((row) => row.result.completed),
+        p50Ms: m((row) => row.result.latency.p50Ms),
+        p90Ms: m((row) => row.result.latency.p90Ms),
+        p99Ms: m((row) => row.result.latency.p99Ms),
+        addedP90Ms: Math.round(median(addedP90) * 1000) / 1000,
+        cpuMsPer1000: m((row) => row.cpuPer1000),
+        vcpu: m((row) => row.vcpu),
+        rssMb: m((row) => row.rssMb),
+        maxRps: maxRps.get(a.name),
+      };
+    });
     console.table(out);
-    const w = out[2];
+    const w = out[3];
     const h = out[1];
-    if (w && h && hap)
+    const f = out[2];
+    if (w && h && f)
       console.log(
         JSON.stringify({
+          rounds,
           addedP90Ratio:
             h.addedP90Ms > 0 ? Math.round((w.addedP90Ms / h.addedP90Ms) * 100) / 100 : null,
           cpuRatio: h.cpuMsPer1000
             ? Math.round(((w.cpuMsPer1000 ?? 0) / h.cpuMsPer1000) * 100) / 100
             : null,
+          cpuVsNodeFloor: f.cpuMsPer1000
+            ? Math.round(((w.cpuMsPer1000 ?? 0) / f.cpuMsPer1000) * 100) / 100
+            : null,
+          maxRpsRatio: h.maxRps ? Math.round(((w.maxRps ?? 0) / h.maxRps) * 100) / 100 : null,
         }),
       );
   } finally {

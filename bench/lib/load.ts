@@ -143,6 +143,45 @@ export async function keepAliveLoad(
   return { latency: hist.summary(), sent, completed };
 }
 
+/**
+ * Closed-loop load: each of `connections` keep-alive connections sends its
+ * next request as soon as the previous response arrived, for `durationMs`.
+ * Measures the most requests/s a path sustains (the open-loop tests measure
+ * latency at a fixed rate instead).
+ */
+export async function closedLoopLoad(
+  connect: () => Promise<Socket>,
+  o: { connections: number; durationMs: number; request: string },
+): Promise<{ completed: number; rps: number }> {
+  const sockets = await Promise.all(Array.from({ length: o.connections }, connect));
+  let completed = 0;
+  let running = true;
+  const t0 = performance.now();
+  await new Promise<void>((resolve) => {
+    let open = sockets.length;
+    for (const s of sockets) {
+      s.setNoDelay(true);
+      s.on(
+        'data',
+        responseParser(() => {
+          completed += 1;
+          if (running) s.write(o.request);
+          else if (--open === 0) resolve();
+        }),
+      );
+      s.write(o.request);
+    }
+    setTimeout(() => {
+      running = false;
+    }, o.durationMs);
+    // A connection that stalls must not hold the run.
+    setTimeout(resolve, o.durationMs + 5000);
+  });
+  const seconds = (performance.now() - t0) / 1000;
+  for (const s of sockets) s.destroy();
+  return { completed, rps: Math.round(completed / seconds) };
+}
+
 /** Open-loop new-connection load: each scheduled request opens its own connection. */
 export async function newConnectionLoad(
   connect: () => Promise<Socket>,
