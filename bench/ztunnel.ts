@@ -47,7 +47,14 @@ const strArg = (name: string, d: string): string => {
 const ONLY = new Set(strArg('only', 'latency,newconn,throughput').split(','));
 // Extra node flags for both ztunnel processes, e.g. "--cpu-prof --cpu-prof-dir=/tmp/p".
 // `--entry dist` runs the compiled build (`npm run build`) instead of tsx.
-const ZT_ENTRY = strArg('entry', 'tsx') === 'dist' ? 'dist/bin/ambit.js' : 'bin/ambit.js';
+// `--entry BUILD_DIR` (relative to the repo) runs another compiled build (A/B runs).
+const ENTRY = strArg('entry', 'tsx');
+const ZT_ENTRY =
+  ENTRY === 'dist'
+    ? 'dist/bin/ambit.js'
+    : ENTRY === 'tsx'
+      ? 'bin/ambit.js'
+      : `${ENTRY}/bin/ambit.js`;
 const ZT_NODE_ARGS = strArg('ztunnel-node-args', '')
   .split(' ')
   .filter((a) => a !== '');
@@ -188,25 +195,23 @@ async function main(): Promise<void> {
     // The Node floor: a bare HTTP/2 CONNECT pair (bench/lib/node-h2-pair.mjs)
     // on the same certificates, 127.0.0.1:6002 → B:6445 → HTTP 8081.
     const pair = new URL('./lib/node-h2-pair.mjs', import.meta.url).pathname;
-    const hB = spawn(nsB, process.execPath, [
-      pair,
-      'server',
-      `${B}:6445`,
-      `${B}:8081`,
-      join(dir, 'server'),
-    ]);
-    const hA = spawn(nsA, process.execPath, [
-      pair,
-      'client',
-      '127.0.0.1:6002',
-      `${B}:6445`,
-      join(dir, 'client'),
-    ]);
+    const floorPair = (
+      listenA: string,
+      listenB: string,
+      app: string,
+    ): [ChildProcess, ChildProcess] => [
+      spawn(nsA, process.execPath, [pair, 'client', listenA, listenB, join(dir, 'client')]),
+      spawn(nsB, process.execPath, [pair, 'server', listenB, app, join(dir, 'server')]),
+    ];
+    const [hA, hB] = floorPair('127.0.0.1:6002', `${B}:6445`, `${B}:8081`);
+    // A second pair for bulk: 127.0.0.1:6003 → B:6446 → iperf3 5202.
+    const bulkFloor = floorPair('127.0.0.1:6003', `${B}:6446`, `${B}:5202`);
     await waitPort(nsB, B, 8080);
     await waitPort(nsB, B, 15008);
     await waitPort(nsA, '127.0.0.1', 15001);
     await waitPort(nsA, '127.0.0.1', 6001);
     await waitPort(nsA, '127.0.0.1', 6002);
+    await waitPort(nsA, '127.0.0.1', 6003);
     await sleep(500);
 
     const arms = {
@@ -288,15 +293,23 @@ async function main(): Promise<void> {
       const j = JSON.parse(stdout) as { end: { sum_received: { bits_per_second: number } } };
       return Math.round(j.end.sum_received.bits_per_second / 1e7) / 100;
     };
-    const gbps: Record<string, number[]> = { direct: [], ztunnel: [], stunnel: [] };
+    const gbps: Record<string, number[]> = { direct: [], ztunnel: [], stunnel: [], 'node-h2': [] };
     // CPU-seconds per GB moved, per proxy (both hops divided by two).
-    const cpuPerGb: Record<string, number[]> = { direct: [], ztunnel: [], stunnel: [] };
+    const cpuPerGb: Record<string, number[]> = {
+      direct: [],
+      ztunnel: [],
+      stunnel: [],
+      'node-h2': [],
+    };
+    const bulkPids = (arm: Arm): number[] =>
+      arm === 'node-h2' ? bulkFloor.map((p) => p.pid as number) : arms[arm].pids;
     const iperfArm = async (arm: Arm, host: string, port: number): Promise<void> => {
-      const before = arms[arm].pids.map(cpuSeconds);
+      const pids = bulkPids(arm);
+      const before = pids.map(cpuSeconds);
       // Marker for an external profiler (perf record -p …) to start on.
       process.stderr.write(`iperf ${arm} start\n`);
       const g = await iperf(host, port);
-      const used = arms[arm].pids.map((p, i) => cpuSeconds(p) - (before[i] ?? 0));
+      const used = pids.map((p, i) => cpuSeconds(p) - (before[i] ?? 0));
       gbps[arm]?.push(g);
       if (used.length > 0)
         cpuPerGb[arm]?.push(used.reduce((x, y) => x + y, 0) / used.length / ((g * 5) / 8));
@@ -305,6 +318,7 @@ async function main(): Promise<void> {
       await iperfArm('direct', B, 5202);
       await iperfArm('ztunnel', B, 5201);
       await iperfArm('stunnel', '127.0.0.1', 6000);
+      await iperfArm('node-h2', '127.0.0.1', 6003);
       process.stderr.write(`iperf round ${r}: ${JSON.stringify(gbps)}\n`);
     }
     rss.ztunnelClient = rssMb(zA.pid as number);
@@ -371,6 +385,7 @@ function report(r: {
     cpuSecondsPerGbPerProxy: {
       ztunnel: median(r.cpuPerGb.ztunnel ?? []),
       stunnel: median(r.cpuPerGb.stunnel ?? []),
+      'node-h2': median(r.cpuPerGb['node-h2'] ?? []),
     },
     newConnectionMs: Object.fromEntries(['direct', 'ztunnel', 'stunnel'].map((a) => [a, nc(a)])),
     rssMb: r.rss,
@@ -419,6 +434,11 @@ function report(r: {
       'CPU-s per GB per proxy (bulk)',
       String(summary.cpuSecondsPerGbPerProxy.ztunnel.toFixed(2)),
       String(summary.cpuSecondsPerGbPerProxy.stunnel.toFixed(2)),
+    ],
+    [
+      '  floor: bare Node h2 CONNECT pair: Gbit/s, CPU-s/GB',
+      `${t['node-h2']}, ${summary.cpuSecondsPerGbPerProxy['node-h2'].toFixed(2)}`,
+      '',
     ],
     [
       'RSS MB idle / after 1000 RPS / after bulk',
