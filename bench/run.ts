@@ -95,6 +95,8 @@ interface ArmData {
   latency: Pct[];
   added: Pct[];
   cpuPer1k: number[];
+  /** Per kind of proxy (RunningArm.roles): CPU-s per 1000 requests and max RSS, per round. */
+  byRole: Record<string, { cpuPer1k: number[]; rss: number[] }>;
   rssMax: number[];
   rssTotal: number[];
   gbps: number[];
@@ -136,9 +138,11 @@ async function measureLatency(arm: RunningArm, d: ArmData): Promise<Pct> {
   const before = arm.pids.map(cpuSeconds);
   let rss: [number, number] = [0, 0];
   // RSS under load: sampled in the middle of the run.
+  let rssEach: number[] = [];
   const sampler = setTimeout(
     () => {
       if (arm.pids.length > 0) rss = rssOf(arm.pids);
+      rssEach = arm.pids.map(rssMb);
     },
     (S.warmupS + S.latencyS / 2) * 1000,
   );
@@ -158,6 +162,20 @@ async function measureLatency(arm: RunningArm, d: ArmData): Promise<Pct> {
     d.cpuPer1k.push((used.reduce((a, b) => a + b, 0) / res.completed) * 1000);
     d.rssMax.push(rss[0]);
     d.rssTotal.push(rss[1]);
+    if (arm.roles) {
+      const cpu: Record<string, number> = {};
+      const mem: Record<string, number> = {};
+      arm.roles.forEach((role, i) => {
+        cpu[role] = (cpu[role] ?? 0) + (used[i] ?? 0);
+        mem[role] = Math.max(mem[role] ?? 0, rssEach[i] ?? 0);
+      });
+      for (const role of Object.keys(cpu)) {
+        const r = d.byRole[role] ?? { cpuPer1k: [], rss: [] };
+        d.byRole[role] = r;
+        r.cpuPer1k.push(((cpu[role] ?? 0) / res.completed) * 1000);
+        r.rss.push(mem[role] ?? 0);
+      }
+    }
   }
   const p = { p50: res.latency.p50Ms, p90: res.latency.p90Ms, p99: res.latency.p99Ms };
   d.latency.push(p);
@@ -217,6 +235,7 @@ function emptyData(): ArmData {
     latency: [],
     added: [],
     cpuPer1k: [],
+    byRole: {},
     rssMax: [],
     rssTotal: [],
     gbps: [],
@@ -592,6 +611,20 @@ function assemble(
       // extras
       rss_start_mb: proxy ? round(d.rssStart ?? null, 1) : null,
       rss_total_mb: proxy ? round(median(d.rssTotal), 1) : null,
+      // Mixed arms (ambit-l7): each kind of proxy on its own, e.g. the waypoint alone.
+      by_process:
+        Object.keys(d.byRole).length > 0
+          ? Object.fromEntries(
+              Object.entries(d.byRole).map(([role, v]) => [
+                role,
+                {
+                  cpu_s_per_1k_req: round(median(v.cpuPer1k), 4),
+                  vcpu_at_rps: round(((median(v.cpuPer1k) ?? Number.NaN) * RPS) / 1000, 3),
+                  rss_mb: round(median(v.rss), 1),
+                },
+              ]),
+            )
+          : undefined,
       new_conn_p99_ms: round(median(d.newConnP99)),
       new_conn_errors: d.newConnErrors,
       missing_responses: d.missing,
@@ -684,6 +717,17 @@ function markdown(r: Result): string {
     lines.push(
       `| ${a} | ${f(v.added_p50)} | ${f(v.added_p99)} | ${f(v.throughput)} | ${f(v.new_conn_p50)} | ${f(v.cpu_per_1k_req)} | ${f(v.rss)} |`,
     );
+  }
+  for (const [a, o] of Object.entries(r.arms)) {
+    const by = o.by_process as
+      | Record<string, { cpu_s_per_1k_req: number; vcpu_at_rps: number; rss_mb: number }>
+      | undefined;
+    if (!by) continue;
+    const parts = Object.entries(by).map(
+      ([role, v]) =>
+        `${role}${role === 'ztunnel' ? 's (both)' : ''} ${f(v.cpu_s_per_1k_req, 4)} CPU-s/1k req (${f(v.vcpu_at_rps)} vCPU), ${f(v.rss_mb, 1)} MB`,
+    );
+    lines.push('', `- ${a} by process: ${parts.join('; ')}`);
   }
   const un = Object.entries(r.arms).filter(([, o]) => o.unavailable);
   if (un.length > 0) lines.push('', ...un.map(([a, o]) => `- ${a}: n/a — ${o.unavailable}`));

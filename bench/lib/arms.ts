@@ -54,6 +54,8 @@ export interface RunningArm {
   iperf: { netns: string; host: string; port: number } | { unavailable: string };
   /** The arm's proxy processes (empty for direct). */
   pids: number[];
+  /** What each of `pids` is (same order), when the arm mixes kinds of proxy. */
+  roles?: string[];
   /** Stops what the arm runs in this process (the shared mode's node agents). */
   close?: () => Promise<void>;
 }
@@ -321,6 +323,7 @@ const ambitL7: ArmStart = async (ctx) => {
     http: dialer(client.netns, L7_VIP, 80),
     iperf: { netns: client.netns, host: L7_VIP, port: 5201 },
     pids: [...mesh.pids, wp.pid],
+    roles: [...mesh.pids.map(() => 'ztunnel'), 'waypoint'],
     close: mesh.close,
   };
 };
