@@ -72,6 +72,9 @@ const S = QUICK
       taxS: 10,
       podsPerNode: 20,
     };
+// Targeted runs (profiling one arm): override the mode's rounds and latency seconds.
+if (opt('rounds') !== undefined) S.rounds = Number(opt('rounds'));
+if (opt('latency-s') !== undefined) S.latencyS = Number(opt('latency-s'));
 const RPS = 1000;
 const CONNECTIONS = 4;
 const NEW_CONN_RPS = 200;

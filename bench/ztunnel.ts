@@ -211,7 +211,9 @@ async function main(): Promise<void> {
     await waitPort(nsA, '127.0.0.1', 15001);
     await waitPort(nsA, '127.0.0.1', 6001);
     await waitPort(nsA, '127.0.0.1', 6002);
-    await waitPort(nsA, '127.0.0.1', 6003);
+    // Not the bulk pair's client port: a probe there would open a stream and an
+    // iperf3 control connection the server then refuses others for.
+    await waitPort(nsB, B, 6446);
     await sleep(500);
 
     const arms = {

@@ -7,6 +7,7 @@ import { mkdirSync, readdirSync, renameSync, statSync, writeFileSync } from 'nod
 import http from 'node:http';
 import type { Socket } from 'node:net';
 import { dirname, join } from 'node:path';
+import { PROXY_NODE_FLAGS } from '../../src/config/node-flags.js';
 import { applyInpodRules, NodeAgent } from '../../src/inpod/index.js';
 import { connectFrom } from '../../src/platform/index.js';
 import type { BenchNode, Pod, Topology } from './topology.js';
@@ -141,7 +142,7 @@ function compiledAmbit(): string[] {
     });
     renameSync(next, stamp);
   }
-  return [process.execPath, join(ROOT, 'dist/bin/ambit.js')];
+  return [process.execPath, ...PROXY_NODE_FLAGS, join(ROOT, 'dist/bin/ambit.js')];
 }
 
 /**
@@ -164,7 +165,7 @@ function bundleAmbit(): string[] {
     ],
     { stdio: ['ignore', 'ignore', 'inherit'] },
   );
-  return [process.execPath, out];
+  return [process.execPath, ...PROXY_NODE_FLAGS, out];
 }
 
 /** `ambit <args> --help` output ('' if it fails). */

@@ -28,6 +28,13 @@ test('admin server: config dump, runtime log levels, quit; loopback only', async
   assert.equal((await get(`${base}/logging?level=loud`, 'POST')).status, 400);
   assert.equal((await get(`${base}/config_dump`, 'POST')).status, 405);
   assert.equal((await get(`${base}/nope`)).status, 404);
+  const mem = JSON.parse((await get(`${base}/memory`)).body) as {
+    rss: number;
+    heapUsed: number;
+    heapSpaces: Record<string, { size: number; used: number }>;
+  };
+  assert.ok(mem.rss > mem.heapUsed && mem.heapUsed > 0, JSON.stringify(mem));
+  assert.ok((mem.heapSpaces.new_space?.size ?? -1) >= 0, 'V8 heap spaces are listed');
   assert.equal((await get(`${base}/quitquitquit`, 'POST')).status, 200);
   await new Promise((r) => setImmediate(r));
   assert.ok(quit);

@@ -6,6 +6,7 @@
  * not configurable to anything but a loopback address.
  */
 import { isIP } from 'node:net';
+import { getHeapSpaceStatistics } from 'node:v8';
 import type { Registry } from 'prom-client';
 import { AmbitError, CoreErrors } from '../core/errors.js';
 import { isLevel, logs } from '../telemetry/logger.js';
@@ -42,6 +43,8 @@ export async function startAdminServer(opts: AdminOptions): Promise<BoundServer>
   return serve(host, opts.port ?? ADMIN_PORT, [
     { method: 'GET', path: '/config_dump', handler: () => ({ body: opts.configDump() }) },
     { method: 'GET', path: '/logging', handler: () => ({ body: logs.levels() }) },
+    // Envoy's /memory: where the process's memory is (RSS, V8 heap spaces, buffers).
+    { method: 'GET', path: '/memory', handler: () => ({ body: memoryReport() }) },
     {
       method: 'POST',
       path: '/logging',
@@ -70,7 +73,7 @@ export async function startAdminServer(opts: AdminOptions): Promise<BoundServer>
     {
       method: 'GET',
       path: '/',
-      handler: () => ({ body: 'ambit admin: /config_dump /logging /quitquitquit\n' }),
+      handler: () => ({ body: 'ambit admin: /config_dump /logging /memory /quitquitquit\n' }),
     },
   ]);
 }
@@ -141,4 +144,25 @@ export async function startOperationalServers(opts: OperationalServersOptions) {
   );
   opts.bound.push(readiness);
   return { admin: admin.address, metrics: metrics.address, readiness: readiness.address };
+}
+
+const MIB = 1024 * 1024;
+const mib = (n: number): number => Math.round((n / MIB) * 10) / 10;
+
+/** Process and V8 heap memory, MiB. */
+export function memoryReport(): Record<string, unknown> {
+  const m = process.memoryUsage();
+  return {
+    rss: mib(m.rss),
+    heapTotal: mib(m.heapTotal),
+    heapUsed: mib(m.heapUsed),
+    external: mib(m.external),
+    arrayBuffers: mib(m.arrayBuffers),
+    heapSpaces: Object.fromEntries(
+      getHeapSpaceStatistics().map((s) => [
+        s.space_name,
+        { size: mib(s.space_size), used: mib(s.space_used_size) },
+      ]),
+    ),
+  };
 }

@@ -8,3 +8,4 @@ export {
   envString,
   processEnv,
 } from './env.js';
+export { PROXY_NODE_FLAGS } from './node-flags.js';

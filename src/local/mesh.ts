@@ -20,7 +20,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from '
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { processEnv } from '../config/index.js';
+import { PROXY_NODE_FLAGS, processEnv } from '../config/index.js';
 import { CertificateAuthority, NodeTokenRegistry } from '../controlplane/ca/index.js';
 import { AmbitError } from '../core/errors.js';
 import { type EnrolledPod, NodeAgent } from '../inpod/agent.js';
@@ -55,6 +55,11 @@ export interface MeshStatus {
 
 function ambitArgv(args: string[]): string[] {
   return [process.execPath, BIN, ...args];
+}
+
+/** A proxy (ztunnel) process: with ambit's V8 flags for proxies. */
+function proxyArgv(args: string[]): string[] {
+  return [process.execPath, ...PROXY_NODE_FLAGS, BIN, ...args];
 }
 
 export function podUid(p: Pick<PodPlan, 'namespace' | 'name'>): string {
@@ -119,7 +124,7 @@ export class Mesh {
           { netns: node.netns, name: `ztunnel-${node.name}` },
           {
             name: 'ztunnel',
-            argv: ambitArgv([
+            argv: proxyArgv([
               'ztunnel',
               '--mode',
               'shared',

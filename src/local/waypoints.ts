@@ -21,6 +21,7 @@
  */
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { PROXY_NODE_FLAGS } from '../config/node-flags.js';
 import type { ManifestSet, RawObject } from '../kube/index.js';
 
 export const WAYPOINT_CLASS = 'istio-waypoint';
@@ -102,7 +103,7 @@ export function waypointDeployment(gw: WaypointGateway, runDir: string): Record<
             {
               name: 'istio-proxy',
               image: 'ambit', // ignored: ambit up runs the command
-              command: [process.execPath, BIN, 'waypoint', 'run'],
+              command: [process.execPath, ...PROXY_NODE_FLAGS, BIN, 'waypoint', 'run'],
               args: [
                 '--name',
                 gw.name,
