@@ -544,9 +544,11 @@ async function main(): Promise<void> {
     });
     mkdirSync(dirname(out), { recursive: true });
     writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);
-    writePlots(result, QUICK ? 'quick' : 'full');
+    // Plots go beside the JSON (bench/results by default; a smoke run's
+    // --out elsewhere leaves the committed plots alone).
+    writePlots(result, QUICK ? 'quick' : 'full', dirname(out));
     process.stdout.write(markdown(result));
-    log(`wrote ${out} and plots in ${RESULTS} (${result.duration_s} s)`);
+    log(`wrote ${out} and plots in ${dirname(out)} (${result.duration_s} s)`);
   } finally {
     await topo.destroy();
     cleaned = true;
@@ -752,8 +754,8 @@ function markdown(r: Result): string {
   return `${lines.join('\n')}\n`;
 }
 
-function writePlots(r: Result, prefix: string): void {
-  mkdirSync(RESULTS, { recursive: true });
+function writePlots(r: Result, prefix: string, dir: string): void {
+  mkdirSync(dir, { recursive: true });
   const names = Object.keys(r.arms);
   const arm = (k: string, sub?: string) =>
     names.map((a) => {
@@ -834,7 +836,7 @@ function writePlots(r: Result, prefix: string): void {
     ]);
   }
   for (const [name, c] of charts)
-    writeFileSync(join(RESULTS, `${prefix}-${name}.svg`), barChartSvg(c));
+    writeFileSync(join(dir, `${prefix}-${name}.svg`), barChartSvg(c));
 }
 
 await main();
