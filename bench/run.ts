@@ -228,7 +228,10 @@ async function measureIdle(arm: RunningArm, d: ArmData): Promise<void> {
   const [max, total] = rssOf(arm.pids);
   for (const s of sockets) s.destroy();
   const conns = sockets.length;
-  const kbPerConn = conns > 0 ? ((total - before) * 1024) / conns / arm.pids.length : Number.NaN;
+  // RSS can shrink while idle connections open (a GC returned pages): that is
+  // no growth, not negative memory per connection.
+  const kbPerConn =
+    conns > 0 ? Math.max(0, ((total - before) * 1024) / conns / arm.pids.length) : Number.NaN;
   d.idle = { conns, errors, rssMax: max, rssTotal: total, kbPerConn };
   await sleep(1000); // let the proxies close their side before the next arm
 }
