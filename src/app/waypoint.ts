@@ -41,6 +41,7 @@ import {
 import { logger } from '../telemetry/index.js';
 import {
   ConfigStore,
+  initTracing,
   type UpstreamConnector,
   type UpstreamTarget,
   WaypointMetrics,
@@ -163,6 +164,8 @@ export async function buildWaypoint(
     connectTimeoutMs: CONNECT_TIMEOUT_MS,
   });
   const metrics = new WaypointMetrics(registry, config.clusterId);
+  // Spans only when an OpenTelemetry SDK was set up in this process.
+  if (await initTracing()) log.info('OpenTelemetry SDK found: server spans on');
   const proxy = new WaypointProxy({
     store,
     connector: new HboneUpstreamConnector(pool, credentials, config.upstreamHbonePort),

@@ -12,7 +12,7 @@ import { type BufferedBody, readBody } from './body.js';
 import { type ConfigSnapshot, mergeTraffic } from './config.js';
 import { applyRequestFilters, applyResponseFilters, type RequestHead } from './filters.js';
 import { BodyFramingError } from './h1/body.js';
-import { endSpan, nextTraceparent, startSpan } from './metrics.js';
+import { nextTraceparent } from './metrics.js';
 import {
   attemptTimeoutMs,
   classifyStatus,
@@ -22,6 +22,7 @@ import {
 } from './resilience/index.js';
 import { matchRoute, pickBackend } from './router.js';
 import type { Runtime } from './runtime.js';
+import { endSpan, startSpan } from './tracing.js';
 import type { CompiledRoute, RouteFilter, ServiceConfig, ServiceKey } from './types.js';
 import {
   sendAttempt,

@@ -22,5 +22,6 @@ export { WaypointErrors } from './errors.js';
 export type { ConnectionInfo } from './forward.js';
 export { nextTraceparent, type RequestRecord, WaypointMetrics } from './metrics.js';
 export { sniff, WaypointProxy, type WaypointProxyOptions } from './proxy.js';
+export { initTracing } from './tracing.js';
 export type * from './types.js';
 export type { UpstreamConnector, UpstreamTarget } from './upstream.js';

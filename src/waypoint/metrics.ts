@@ -2,17 +2,9 @@
  * Istio standard metrics as a waypoint reports them (`reporter="waypoint"`,
  * Istio's label set), one access-log line per request (component `access`),
  * and W3C trace context: `traceparent` is propagated, or generated when
- * absent; spans go through @opentelemetry/api (no exporter by default).
+ * absent; spans are in tracing.ts.
  */
 import { randomBytes } from 'node:crypto';
-import {
-  context,
-  propagation,
-  type Span,
-  SpanKind,
-  SpanStatusCode,
-  trace,
-} from '@opentelemetry/api';
 import { Counter, type Registry } from 'prom-client';
 import { CounterFamily, HistogramFamily } from '../telemetry/label-families.js';
 import { logger } from '../telemetry/logger.js';
@@ -293,21 +285,4 @@ export function nextTraceparent(incoming: string | undefined): {
     traceId,
     sampled: m !== null && (Number.parseInt(flags, 16) & 1) === 1,
   };
-}
-
-const tracer = trace.getTracer('ambit-waypoint');
-
-/** Starts a server span for a request (a no-op unless an OTel SDK is registered). */
-export function startSpan(
-  name: string,
-  headers: Record<string, string | string[] | undefined>,
-): Span {
-  const parent = propagation.extract(context.active(), headers);
-  return tracer.startSpan(name, { kind: SpanKind.SERVER }, parent);
-}
-
-export function endSpan(span: Span, status: number): void {
-  span.setAttribute('http.response.status_code', status);
-  if (status >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
-  span.end();
 }
