@@ -838,8 +838,7 @@ function writePlots(r: Result, prefix: string, dir: string): void {
       },
     ]);
   }
-  for (const [name, c] of charts)
-    writeFileSync(join(dir, `${prefix}-${name}.svg`), barChartSvg(c));
+  for (const [name, c] of charts) writeFileSync(join(dir, `${prefix}-${name}.svg`), barChartSvg(c));
 }
 
 await main();
