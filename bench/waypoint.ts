@@ -14,6 +14,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { PROXY_NODE_FLAGS } from '../src/config/node-flags.js';
 import { closedLoopLoad, keepAliveLoad, type LoadResult } from './lib/load.js';
 
 const arg = (name: string, d: number) => {
@@ -135,6 +136,8 @@ async function main(): Promise<void> {
     const wp = spawn(
       process.execPath,
       [
+        // The V8 flags `ambit up` starts its waypoints with (src/config/node-flags.ts).
+        ...PROXY_NODE_FLAGS,
         ...prof,
         ...(dist ? [] : ['--import', 'tsx']),
         new URL('./waypoint-serve.mjs', import.meta.url).pathname,
