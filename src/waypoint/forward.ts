@@ -9,6 +9,7 @@ import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import { authorizeRequest } from './authz.js';
 import { type BufferedBody, readBody } from './body.js';
+import { Cancel, type CancelSignal } from './cancel.js';
 import { type ConfigSnapshot, mergeTraffic } from './config.js';
 import { applyRequestFilters, applyResponseFilters, type RequestHead } from './filters.js';
 import { BodyFramingError } from './h1/body.js';
@@ -334,7 +335,16 @@ async function send(
   const peers = endpoints.map((e) => e.uid);
   const deadline = new Deadline(rt.clock, route?.requestTimeoutMs ?? 0);
   const replayable = Buffer.isBuffer(upstreamReq.body);
+  // The client leaving cancels the attempt in flight at once, as Envoy
+  // does (DC): its upstream connection and breaker slot are not held until
+  // the app answers a request nobody waits for.
+  let current: Cancel | undefined;
+  res.onClose(() => current?.abort());
   for (let retries = 0; ; retries++) {
+    if (res.aborted) {
+      ex.flags = 'DC';
+      return;
+    }
     const ep = rt.lb.pick(target.service, endpoints, {
       type: traffic?.loadBalancer ?? 'RoundRobin',
       port: target.port,
@@ -352,9 +362,10 @@ async function send(
       lease.lease.release();
       return reply(504, 'UT', 'upstream request timeout');
     }
-    // Most routes set no timeout: no AbortController or timer per request then.
-    const ac = timeout === undefined ? undefined : new AbortController();
-    const timer = ac === undefined ? undefined : setTimeout(() => ac.abort(), timeout);
+    // Most routes set no timeout: no timer per request then.
+    const cancel = new Cancel();
+    current = cancel;
+    const timer = timeout === undefined ? undefined : setTimeout(() => cancel.abort(), timeout);
     rt.active.set(ep.uid, (rt.active.get(ep.uid) ?? 0) + 1);
     const done = () => {
       if (timer) clearTimeout(timer);
@@ -372,8 +383,10 @@ async function send(
         port: ep.ports.get(target.port) ?? target.port,
       },
       upstreamReq,
-      ac?.signal,
+      cancel,
     );
+    // From here stream() watches the client itself.
+    current = undefined;
     if (res.aborted) {
       // The client went away while the app was answering (Envoy: DC): no
       // retry, and the app's side of the exchange is reset at once.
@@ -429,7 +442,7 @@ async function send(
       responseFilters,
       retries > 0 ? 'URX' : '-',
       done,
-      ac?.signal,
+      cancel,
     );
   }
 }
@@ -442,7 +455,7 @@ function stream(
   responseFilters: readonly RouteFilter[],
   flags: string,
   done: () => void,
-  signal: AbortSignal | undefined,
+  signal: CancelSignal | undefined,
 ): Promise<void> {
   // End-to-end fields only (UpstreamResponse), and ours to change.
   const headers = up.headers;
@@ -513,8 +526,8 @@ async function mirror(
     active: () => 0,
   });
   if (!ep) return;
-  const ac = new AbortController();
-  const timer = setTimeout(() => ac.abort(), 30_000);
+  const cancel = new Cancel();
+  const timer = setTimeout(() => cancel.abort(), 30_000);
   try {
     const host = String(head.headers.host ?? '');
     const r = await sendAttempt(
@@ -531,7 +544,7 @@ async function mirror(
         headers: { ...head.headers, host: `${host}-shadow`, 'content-length': String(body.length) },
         body,
       },
-      ac.signal,
+      cancel,
     );
     if (r.kind === 'response') r.res.body.resume();
   } catch (err) {

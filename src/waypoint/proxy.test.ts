@@ -335,6 +335,50 @@ describe('waypoint engine (real sockets)', () => {
     assert.ok(slow.hits() >= 3, `retried within the request timeout (${slow.hits()} attempts)`);
   });
 
+  it('a client leaving before the app answers cancels the upstream request (DC)', async (t) => {
+    // The app never answers on its own; it records when the waypoint drops
+    // each request, which must happen when the client leaves, not later.
+    const dropped: number[] = [];
+    let received = 0;
+    const arrived: (() => void)[] = [];
+    const hang = await upstream(t, (req, res) => {
+      received++;
+      for (const f of arrived.splice(0)) f();
+      const start = performance.now();
+      res.on('close', () => dropped.push(performance.now() - start));
+      req.resume();
+    });
+    const w = await waypoint(t, { routes: [] }, [endpoints('catalog', [hang.port])]);
+    const nextArrival = () => new Promise<void>((r) => arrived.push(r));
+
+    // HTTP/1.1: the client sends a request and resets its connection (a
+    // FIN alone is a half-close: that client still gets its answer).
+    const a = nextArrival();
+    const c = connect(w.port, '127.0.0.1');
+    c.on('error', () => {});
+    c.write(`GET /slow HTTP/1.1\r\nhost: ${HOST('catalog')}\r\n\r\n`);
+    await a;
+    c.resetAndDestroy();
+    // HTTP/2 (h2c, gRPC): the client cancels its stream (a gRPC deadline
+    // does this); the session stays.
+    const b = nextArrival();
+    const session = h2connect(`http://127.0.0.1:${w.port}`);
+    t.after(() => session.destroy());
+    const stream = session.request({ ':path': '/slow', ':authority': HOST('catalog') });
+    stream.on('error', () => {});
+    stream.end();
+    await b;
+    stream.close(0x8);
+
+    const deadline = Date.now() + 3000;
+    while (dropped.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(received, 2);
+    assert.equal(dropped.length, 2, 'both upstream requests were cancelled');
+    for (const ms of dropped) assert.ok(ms < 2000, `cancelled ${ms.toFixed(0)} ms after arrival`);
+    const metrics = await w.registry.getSingleMetricAsString('istio_requests_total');
+    assert.match(metrics, /response_flags="DC"[^\n]* 2$/m);
+  });
+
   it('outlier detection stops sending to a failing endpoint', async (t) => {
     const bad = await upstream(t, reply('bad', 500));
     const good = await upstream(t, reply('good'));

@@ -22,6 +22,7 @@ import {
   connect as h2connect,
 } from 'node:http2';
 import type { Duplex, Readable } from 'node:stream';
+import { type CancelSignal, dialSignal } from './cancel.js';
 import { H1Pool } from './h1/client.js';
 import { ownedWrites } from './owned-writes.js';
 import type { AttemptOutcome } from './resilience/index.js';
@@ -138,23 +139,20 @@ export class UpstreamPool {
 
   /**
    * Opens a stream to `target` through the connector (connect failures are
-   * marked). Without a signal the dial gets the connect timeout.
+   * marked). It ends at the connect timeout or when `signal` aborts.
    */
-  dial(target: UpstreamTarget, signal: AbortSignal | undefined): Promise<Duplex> {
-    const s = signal ?? AbortSignal.timeout(CONNECT_TIMEOUT_MS);
-    return this.connector.connect(target, s).catch((err: unknown) => {
-      const error = err instanceof Error ? err : new Error(String(err));
-      connectErrors.add(error);
-      throw error;
-    });
+  dial(target: UpstreamTarget, signal: CancelSignal | undefined): Promise<Duplex> {
+    return this.connector
+      .connect(target, dialSignal(signal, CONNECT_TIMEOUT_MS))
+      .catch((err: unknown) => {
+        const error = err instanceof Error ? err : new Error(String(err));
+        connectErrors.add(error);
+        throw error;
+      });
   }
 
   /** A live HTTP/2 session to the target, opening one if needed. */
-  async session(
-    target: UpstreamTarget,
-    authority: string,
-    signal: AbortSignal | undefined,
-  ): Promise<ClientHttp2Session> {
+  async session(target: UpstreamTarget, authority: string): Promise<ClientHttp2Session> {
     const key = UpstreamPool.key(target);
     let e = this.h2.get(key);
     if (e?.session && !e.session.closed && !e.session.destroyed) return e.session;
@@ -168,7 +166,9 @@ export class UpstreamPool {
     const entry = e;
     entry.session = undefined;
     const pending = (async () => {
-      const socket = await this.dial(target, signal);
+      // Shared by every request waiting for this session: one request's
+      // timeout or departure must not fail the others (sendH2 stops waiting).
+      const socket = await this.dial(target, undefined);
       const session = h2connect(`http://${authority}`, {
         createConnection: () => ownedWrites(socket) as never,
       });
@@ -207,12 +207,12 @@ export async function sendAttempt(
   pool: UpstreamPool,
   target: UpstreamTarget,
   req: UpstreamRequest,
-  signal: AbortSignal | undefined,
+  signal: CancelSignal | undefined,
 ): Promise<AttemptResult> {
   if (signal?.aborted) return { kind: 'failed', outcome: { kind: 'timeout' } };
   if (req.protocol === 'h2') return sendH2(pool, target, req, signal);
   const key = UpstreamPool.key(target);
-  const dial = (s: AbortSignal | undefined) => pool.dial(target, s);
+  const dial = (s: CancelSignal | undefined) => pool.dial(target, s);
   let r = await pool.h1.send(key, dial, req, signal);
   // A keep-alive connection the app closed while idle fails before any
   // response; a replayable request goes once more on a fresh connection.
@@ -231,7 +231,7 @@ export async function sendAttempt(
 }
 
 function failure(
-  signal: AbortSignal | undefined,
+  signal: CancelSignal | undefined,
   error: unknown,
   protocolError = false,
 ): Extract<AttemptResult, { kind: 'failed' }> {
@@ -281,6 +281,29 @@ export function readableBody(
   };
 }
 
+/** `p`, or a rejection as soon as `signal` aborts (p goes on for others). */
+function untilAborted<T>(p: Promise<T>, signal: CancelSignal | undefined): Promise<T> {
+  if (signal === undefined) return p;
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    if (signal.aborted) {
+      onAbort();
+      return;
+    }
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err);
+      },
+    );
+  });
+}
+
 /** Request headers that HTTP/2 forbids or that become pseudo-headers. */
 const H2_DROP = new Set([
   'host',
@@ -295,10 +318,10 @@ function sendH2(
   pool: UpstreamPool,
   target: UpstreamTarget,
   req: UpstreamRequest,
-  signal: AbortSignal | undefined,
+  signal: CancelSignal | undefined,
 ): Promise<AttemptResult> {
   const authority = String(req.headers.host ?? 'localhost');
-  return pool.session(target, authority, signal).then(
+  return untilAborted(pool.session(target, authority), signal).then(
     (session) =>
       new Promise<AttemptResult>((resolve) => {
         let settled = false;

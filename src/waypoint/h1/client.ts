@@ -15,6 +15,7 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import { constants as h2 } from 'node:http2';
 import type { Duplex, Readable } from 'node:stream';
+import type { CancelSignal } from '../cancel.js';
 import type { BodySink, ResponseBody } from '../upstream.js';
 import {
   type BodyDecoder,
@@ -104,9 +105,9 @@ export class H1Pool {
    */
   send(
     key: string,
-    dial: (signal: AbortSignal | undefined) => Promise<Duplex>,
+    dial: (signal: CancelSignal | undefined) => Promise<Duplex>,
     req: H1Request,
-    signal: AbortSignal | undefined,
+    signal: CancelSignal | undefined,
     fresh = false,
   ): Promise<H1Result> {
     // The common case, an idle keep-alive connection, takes no extra promise.
@@ -121,9 +122,9 @@ export class H1Pool {
 
   private async sendNew(
     key: string,
-    dial: (signal: AbortSignal | undefined) => Promise<Duplex>,
+    dial: (signal: CancelSignal | undefined) => Promise<Duplex>,
     req: H1Request,
-    signal: AbortSignal | undefined,
+    signal: CancelSignal | undefined,
     fresh: boolean,
   ): Promise<H1Result> {
     let conn: Connection;
@@ -151,8 +152,8 @@ export class H1Pool {
 
   private async acquire(
     key: string,
-    dial: (signal: AbortSignal | undefined) => Promise<Duplex>,
-    signal: AbortSignal | undefined,
+    dial: (signal: CancelSignal | undefined) => Promise<Duplex>,
+    signal: CancelSignal | undefined,
     fresh: boolean,
   ): Promise<{ conn: Connection; reused: boolean }> {
     const e = this.entry(key);
@@ -245,7 +246,7 @@ export class H1Pool {
   }
 }
 
-function waitTurn(e: Entry, signal: AbortSignal | undefined): Promise<void> {
+function waitTurn(e: Entry, signal: CancelSignal | undefined): Promise<void> {
   return new Promise((resolve, reject) => {
     const onAbort = (): void => {
       const i = e.waiters.indexOf(wake);
@@ -293,7 +294,7 @@ class Connection implements ResponseBody {
   private early: Buffer[] = [];
   private ended = false;
   private paused = false;
-  private signal: AbortSignal | undefined;
+  private signal: CancelSignal | undefined;
   private readonly onAbort = (): void => {
     this.fail({ kind: 'timeout' });
   };
@@ -327,7 +328,7 @@ class Connection implements ResponseBody {
     return this.phase === Phase.Idle && !this.stream.destroyed;
   }
 
-  exchange(req: H1Request, signal: AbortSignal | undefined, reused: boolean): Promise<H1Result> {
+  exchange(req: H1Request, signal: CancelSignal | undefined, reused: boolean): Promise<H1Result> {
     return new Promise<H1Result>((resolve) => {
       this.phase = Phase.Head;
       this.reused = reused;
