@@ -13,6 +13,7 @@ import { Cancel, type CancelSignal } from './cancel.js';
 import { type ConfigSnapshot, mergeTraffic } from './config.js';
 import { applyRequestFilters, applyResponseFilters, type RequestHead } from './filters.js';
 import { BodyFramingError } from './h1/body.js';
+import { CONNECTION_FIELDS } from './h1/serialize.js';
 import { nextTraceparent } from './metrics.js';
 import {
   attemptTimeoutMs,
@@ -67,13 +68,8 @@ export interface ConnectionInfo {
   readonly sourceIp: string;
 }
 
-const HOP_BY_HOP = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'transfer-encoding',
-  'upgrade',
-  'te',
+const HOP_BY_HOP: ReadonlySet<string> = new Set([
+  ...CONNECTION_FIELDS,
   'http2-settings',
   'host',
   // The waypoint answers `Expect: 100-continue` itself (h1/server.ts).

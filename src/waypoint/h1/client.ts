@@ -25,7 +25,7 @@ import {
   LAST_CHUNK,
 } from './body.js';
 import { type HeadLimits, NO_BODY, parseResponseHead, type ResponseHead } from './parse.js';
-import { fieldLines, withBody } from './serialize.js';
+import { CONNECTION_FIELDS, fieldLines, withBody } from './serialize.js';
 
 export interface H1PoolOptions {
   /** Open connections per key. Default 256. */
@@ -579,16 +579,8 @@ function abortStream(stream: Duplex): void {
   else stream.destroy();
 }
 
-/** Connection-level fields (RFC 9110 §7.6.1): never forwarded. */
-const HOP_BY_HOP: ReadonlySet<string> = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'transfer-encoding',
-  'upgrade',
-  'te',
-  'trailer',
-]);
+/** Response fields never forwarded: trailers are decoded and dropped here. */
+const HOP_BY_HOP: ReadonlySet<string> = new Set([...CONNECTION_FIELDS, 'trailer']);
 
 /**
  * End-to-end response fields as node:http would give them (duplicates

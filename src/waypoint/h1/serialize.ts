@@ -12,6 +12,19 @@ import { STATUS_CODES } from 'node:http';
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const BAD_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
 
+/**
+ * Connection-level fields (RFC 9110 §7.6.1): they describe one hop, so a
+ * proxy never forwards them; each side adds the few it handles itself.
+ */
+export const CONNECTION_FIELDS: readonly string[] = [
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'upgrade',
+  'te',
+];
+
 /** A header name or value that cannot be put on the wire. */
 export class HeaderValueError extends Error {
   override readonly name = 'HeaderValueError';
