@@ -14,6 +14,7 @@ import {
   type BackendTraffic,
   BackendTraffic_LoadBalancer,
   BackendTrafficSchema,
+  type Endpoint,
   EndpointSchema,
   type LocalRateLimit,
   LocalRateLimitSchema,
@@ -305,7 +306,6 @@ export function waypointWorkload(
   const address = w.addresses[0];
   if (!address) return undefined;
   const hostname = `${dashed(address)}.${w.namespace}.pod.${opts.domainSuffix}`;
-  const td = w.trustDomain || 'cluster.local';
   return {
     key: `${w.namespace}/${hostname}`,
     service: create(WaypointServiceSchema, {
@@ -321,22 +321,30 @@ export function waypointWorkload(
       name: w.name,
       namespace: w.namespace,
       hostname,
-      endpoints: [
-        create(EndpointSchema, {
-          workloadUid: w.uid,
-          address,
-          identity: `spiffe://${td}/ns/${w.namespace}/sa/${w.serviceAccount || 'default'}`,
-          hbone: w.tunnelProtocol === TunnelProtocol.HBONE,
-          healthy: w.status === WorkloadStatus.HEALTHY,
-          node: w.node,
-          region: w.locality?.region ?? '',
-          zone: w.locality?.zone ?? '',
-          subzone: w.locality?.subzone ?? '',
-          allPorts: true,
-        }),
-      ],
+      endpoints: [workloadEndpoint(w, address, { allPorts: true })],
     }),
   };
+}
+
+/** One workload as a waypoint endpoint; `extra` adds its ports (or allPorts). */
+function workloadEndpoint(
+  w: Workload,
+  address: Uint8Array,
+  extra: { ports?: Record<number, number>; allPorts?: boolean },
+): Endpoint {
+  const td = w.trustDomain || 'cluster.local';
+  return create(EndpointSchema, {
+    workloadUid: w.uid,
+    address,
+    identity: `spiffe://${td}/ns/${w.namespace}/sa/${w.serviceAccount || 'default'}`,
+    hbone: w.tunnelProtocol === TunnelProtocol.HBONE,
+    healthy: w.status === WorkloadStatus.HEALTHY,
+    node: w.node,
+    region: w.locality?.region ?? '',
+    zone: w.locality?.zone ?? '',
+    subzone: w.locality?.subzone ?? '',
+    ...extra,
+  });
 }
 
 /** Endpoints of one Service, from the translated workloads that serve it, with its backend settings. */
@@ -352,19 +360,9 @@ export function serviceEndpoints(
     const ports = w.services[key];
     const address = w.addresses[0];
     if (!ports || !address) continue;
-    const td = w.trustDomain || 'cluster.local';
     endpoints.push(
-      create(EndpointSchema, {
-        workloadUid: w.uid,
-        address,
+      workloadEndpoint(w, address, {
         ports: Object.fromEntries(ports.ports.map((p) => [p.servicePort, p.targetPort])),
-        identity: `spiffe://${td}/ns/${w.namespace}/sa/${w.serviceAccount || 'default'}`,
-        hbone: w.tunnelProtocol === TunnelProtocol.HBONE,
-        healthy: w.status === WorkloadStatus.HEALTHY,
-        node: w.node,
-        region: w.locality?.region ?? '',
-        zone: w.locality?.zone ?? '',
-        subzone: w.locality?.subzone ?? '',
       }),
     );
   }
