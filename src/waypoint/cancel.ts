@@ -21,10 +21,6 @@ export class Cancel implements CancelSignal {
   reason: unknown = undefined;
   private listeners: (() => void)[] = [];
 
-  get signal(): CancelSignal {
-    return this;
-  }
-
   abort(reason: unknown = new Error('This operation was aborted')): void {
     if (this.aborted) return;
     this.aborted = true;
