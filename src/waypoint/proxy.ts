@@ -9,7 +9,6 @@
  * with RFC 9113's code and the tunnel closed), anything else as opaque TCP
  * to an endpoint. Limits: downstream.ts, docs/waypoint.md.
  */
-import type { IncomingHttpHeaders } from 'node:http';
 import {
   createServer as createH2,
   type Http2Server,
@@ -30,7 +29,7 @@ import {
   watchGoaway,
 } from './downstream.js';
 import { type ConnectionInfo, type DownstreamResponse, forward } from './forward.js';
-import type { HeaderList, RequestHead } from './h1/parse.js';
+import { headerObject, type RequestHead } from './h1/parse.js';
 import { type H1Response, H1Server } from './h1/server.js';
 import type { WaypointMetrics } from './metrics.js';
 import { ownedWrites } from './owned-writes.js';
@@ -105,20 +104,6 @@ const NGHTTP2_GOAWAY_CODE: ReadonlyMap<number, number> = new Map([
   [-905, h2constants.NGHTTP2_ENHANCE_YOUR_CALM], // NGHTTP2_ERR_TOO_MANY_SETTINGS
   [-906, h2constants.NGHTTP2_ENHANCE_YOUR_CALM], // NGHTTP2_ERR_TOO_MANY_CONTINUATIONS
 ]);
-
-/** Request fields as node:http gives them: lowercase keys, duplicates joined, set-cookie a list. */
-function headerObject(list: HeaderList): IncomingHttpHeaders {
-  const out: IncomingHttpHeaders = {};
-  for (let i = 0; i < list.length; i += 2) {
-    const name = list[i] as string;
-    const value = list[i + 1] as string;
-    const prev = out[name];
-    if (prev === undefined) out[name] = name === 'set-cookie' ? [value] : value;
-    else if (Array.isArray(prev)) prev.push(value);
-    else out[name] = `${prev}, ${value}`;
-  }
-  return out;
-}
 
 export class WaypointProxy {
   private readonly rt: Runtime;

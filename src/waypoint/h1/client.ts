@@ -24,7 +24,7 @@ import {
   encodeChunk,
   LAST_CHUNK,
 } from './body.js';
-import { type HeadLimits, NO_BODY, parseResponseHead, type ResponseHead } from './parse.js';
+import { type HeadLimits, headerObject, NO_BODY, parseResponseHead } from './parse.js';
 import { CONNECTION_FIELDS, fieldLines, withBody } from './serialize.js';
 
 export interface H1PoolOptions {
@@ -429,7 +429,7 @@ class Connection implements ResponseBody {
     this.settle = undefined;
     settle?.({
       ok: true,
-      res: { statusCode: head.status, headers: toObject(head), body: this },
+      res: { statusCode: head.status, headers: headerObject(head.headers, HOP_BY_HOP), body: this },
       abort: () => this.destroy(),
     });
     if (rest) this.feed(rest, 0);
@@ -581,22 +581,3 @@ function abortStream(stream: Duplex): void {
 
 /** Response fields never forwarded: trailers are decoded and dropped here. */
 const HOP_BY_HOP: ReadonlySet<string> = new Set([...CONNECTION_FIELDS, 'trailer']);
-
-/**
- * End-to-end response fields as node:http would give them (duplicates
- * joined, set-cookie a list); hop-by-hop fields are left out.
- */
-function toObject(head: ResponseHead): IncomingHttpHeaders {
-  const out: IncomingHttpHeaders = {};
-  const h = head.headers;
-  for (let i = 0; i < h.length; i += 2) {
-    const name = h[i] as string;
-    if (HOP_BY_HOP.has(name)) continue;
-    const value = h[i + 1] as string;
-    const prev = out[name];
-    if (prev === undefined) out[name] = name === 'set-cookie' ? [value] : value;
-    else if (Array.isArray(prev)) prev.push(value);
-    else out[name] = `${prev}, ${value}`;
-  }
-  return out;
-}

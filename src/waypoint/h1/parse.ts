@@ -8,8 +8,29 @@
  * `chunked` as a transfer coding. Pure functions over a Buffer.
  */
 
+import type { IncomingHttpHeaders } from 'node:http';
+
 /** Header fields as a flat list: [name0, value0, name1, value1, …], names lowercased. */
 export type HeaderList = string[];
+
+/**
+ * Fields as node:http gives them: lowercase keys, duplicates joined with
+ * ", ", set-cookie a list (its values cannot be joined); `skip` leaves
+ * fields out.
+ */
+export function headerObject(list: HeaderList, skip?: ReadonlySet<string>): IncomingHttpHeaders {
+  const out: IncomingHttpHeaders = {};
+  for (let i = 0; i < list.length; i += 2) {
+    const name = list[i] as string;
+    if (skip?.has(name)) continue;
+    const value = list[i + 1] as string;
+    const prev = out[name];
+    if (prev === undefined) out[name] = name === 'set-cookie' ? [value] : value;
+    else if (Array.isArray(prev)) prev.push(value);
+    else out[name] = `${prev}, ${value}`;
+  }
+  return out;
+}
 
 export interface RequestHead {
   readonly method: string;
