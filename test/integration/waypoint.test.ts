@@ -37,10 +37,23 @@ async function app(ip: string, name: string): Promise<number> {
   return (server.address() as net.AddressInfo).port;
 }
 
+/** Streams of the gRPC app's `Slow` method: never answered; each records when it was torn down. */
+const slowCalls: { arrived: number; closed?: number }[] = [];
+
 async function grpcApp(ip: string): Promise<number> {
   const server = http2.createServer();
   servers.push(server);
   server.on('stream', (stream, headers) => {
+    if (headers[':path'] === '/helloworld.Greeter/Slow') {
+      const call: { arrived: number; closed?: number } = { arrived: performance.now() };
+      slowCalls.push(call);
+      stream.on('error', () => {});
+      stream.on('close', () => {
+        call.closed = performance.now();
+      });
+      stream.resume();
+      return;
+    }
     stream.respond(
       { ':status': 200, 'content-type': 'application/grpc' },
       { waitForTrailers: true },
@@ -276,6 +289,37 @@ services:
     assert.equal(headers[':status'], 200);
     assert.equal(trailers['grpc-status'], '0');
     assert.equal(body.length, 7);
+  }
+
+  // A gRPC client cancelling a call (as a deadline does) cancels it at the app
+  // through the waypoint and the server's ztunnel at once, not when it answers.
+  {
+    const { reply, socket } = await socksConnect(socks, grpcVip, 50051, clientIp);
+    assert.equal(reply, 0);
+    const session = http2.connect(`http://${H('greeter')}:50051`, {
+      createConnection: () => socket,
+    });
+    const stream = session.request({
+      ':method': 'POST',
+      ':path': '/helloworld.Greeter/Slow',
+      'content-type': 'application/grpc',
+      te: 'trailers',
+    });
+    stream.on('error', () => {});
+    stream.end(Buffer.from([0, 0, 0, 0, 0]));
+    const until = async (ok: () => boolean, what: string) => {
+      const deadline = Date.now() + 5000;
+      while (!ok()) {
+        assert.ok(Date.now() < deadline, what);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    };
+    await until(() => slowCalls.length === 1, 'the slow call never reached the app');
+    stream.close(http2.constants.NGHTTP2_CANCEL);
+    await until(() => slowCalls[0]?.closed !== undefined, 'the app never saw the cancel');
+    const call = slowCalls[0] as { arrived: number; closed: number };
+    assert.ok(call.closed - call.arrived < 3000, 'cancelled late');
+    session.close();
   }
 
   // Bypass: dialling the pod's catalog port directly is refused by the server's ztunnel…
