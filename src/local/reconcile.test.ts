@@ -251,6 +251,23 @@ describe('reconcile', () => {
     assert.deepEqual(d.config, [{ key: 'AuthorizationPolicy/shop/allow-web', change: 'deleted' }]);
   });
 
+  test('a Service edited only where the control plane looks (labels, annotations) is config configured', () => {
+    const bound = svc('api').replace(
+      'metadata: {name: api, namespace: shop}',
+      'metadata: {name: api, namespace: shop, labels: {istio.io/use-waypoint: waypoint}, annotations: {ambit.dev/allow-waypoint-bypass: "true"}}',
+    );
+    const { c } = changes([
+      ns('shop', true),
+      deploy('web', 2),
+      deploy('api', 1),
+      svc('web'),
+      bound,
+    ]);
+    assert.equal(c.empty, false);
+    assert.deepEqual(c.config, [{ key: 'Service/shop/api', change: 'configured' }]);
+    assert.deepEqual([c.addPods, c.removePods, c.services.changed], [[], [], []]);
+  });
+
   test('invalid manifests: MANIFEST_INVALID naming the resource, nothing planned', () => {
     const { plan, manifests } = running();
     const bad = set(...BASE, deploy('nowhere', 1, { nodeName: 'node-9' }));

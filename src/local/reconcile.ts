@@ -191,8 +191,15 @@ export function reconcile(input: ReconcileInput): ClusterChanges {
   const dNext = resourceDigests(input.next);
   const config: ClusterChanges['config'] = [];
   for (const [k, d] of dNext) {
-    if (TOPOLOGY_KINDS.has(k.split('/')[0] ?? '')) continue;
     const old = dPrev.get(k);
+    if (TOPOLOGY_KINDS.has(k.split('/')[0] ?? '')) {
+      // A Service edited in what only the control plane reads (labels such
+      // as istio.io/use-waypoint, annotations) leaves the plan as it was,
+      // yet the control plane must see the new object.
+      if (k.startsWith('Service/') && old !== undefined && old !== d)
+        config.push({ key: k, change: 'configured' });
+      continue;
+    }
     if (old === undefined) config.push({ key: k, change: 'created' });
     else if (old !== d) config.push({ key: k, change: 'configured' });
   }
