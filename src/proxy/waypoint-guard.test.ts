@@ -13,7 +13,7 @@ const WP = {
 };
 const id = (sa: string) => SpiffeId.parse(`spiffe://cluster.local/ns/shop/sa/${sa}`);
 
-function setup(podWaypoint = false) {
+function setup(podWaypoint = false, allowWaypointBypass = false) {
   const state = new ProxyState();
   const up = new StateUpdater(state);
   const cart = makeWorkload({
@@ -37,7 +37,13 @@ function setup(podWaypoint = false) {
     }),
   );
   up.insertService(
-    makeService({ name: 'cart', namespace: 'shop', ports: new Map([[80, 9080]]), waypoint: WP }),
+    makeService({
+      name: 'cart',
+      namespace: 'shop',
+      ports: new Map([[80, 9080]]),
+      waypoint: WP,
+      ...(allowWaypointBypass ? { allowWaypointBypass } : {}),
+    }),
   );
   up.insertService(
     makeService({ name: 'cart-v2', namespace: 'shop', ports: new Map([[81, 9081]]) }),
@@ -60,4 +66,11 @@ test('waypoint guard: a workload waypoint fronts every port', () => {
   const { state, cart } = setup(true);
   assert.equal(checkWaypointTraversal(state, cart, 7000, id('client')).allowed, false);
   assert.equal(checkWaypointTraversal(state, cart, 7000, id('waypoint')).allowed, true);
+});
+
+test('waypoint guard: a Service that allows bypass does not guard its ports; a workload waypoint still does', () => {
+  const { state, cart } = setup(false, true);
+  assert.equal(checkWaypointTraversal(state, cart, 9080, id('client')).allowed, true);
+  const pod = setup(true, true);
+  assert.equal(checkWaypointTraversal(pod.state, pod.cart, 9080, id('client')).allowed, false);
 });

@@ -14,7 +14,8 @@
  * A workload with its own waypoint (`waypoint-for: workload|all`) accepts
  * traffic on every port only from that waypoint. Traffic through any of the
  * waypoints that front the port passes. Everything else is refused like an
- * L4 deny (401, `response_flags="DENY"`).
+ * L4 deny (401, `response_flags="DENY"`). A Service annotated
+ * `ambit.dev/allow-waypoint-bypass: "true"` opts its ports out.
  */
 import type { SpiffeId } from '../identity/index.js';
 import type { GatewayAddress, ProxyState, Workload } from '../state/index.js';
@@ -38,7 +39,7 @@ export function requiredWaypoints(
   if (dst.waypoint !== undefined) out.push(dst.waypoint);
   for (const [key, ports] of dst.services) {
     const svc = state.services.get(key);
-    if (svc?.waypoint === undefined) continue;
+    if (svc?.waypoint === undefined || svc.allowWaypointBypass) continue;
     const targets = new Set<number>();
     for (const [sp, tp] of ports) targets.add(tp || svc.ports.get(sp) || sp);
     if (ports.size === 0) for (const [sp, tp] of svc.ports) targets.add(tp || sp);

@@ -151,6 +151,15 @@ test('service: VIPs, ports, load balancing, errors', () => {
     healthPolicy: 'OnlyHealthy',
   });
   assert.equal(s.ipFamilies, undefined);
+  assert.equal(s.allowWaypointBypass, undefined);
+  const open = serviceFromProto(
+    create(ServiceSchema, {
+      namespace: 'shop',
+      hostname: 'cart.shop.svc.cluster.local',
+      extensions: [{ name: 'some.other/extension' }, { name: 'ambit.dev/allow-waypoint-bypass' }],
+    }),
+  );
+  assert.equal(open.allowWaypointBypass, true);
   throwsNaming(
     () =>
       serviceFromProto(

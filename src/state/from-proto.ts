@@ -15,6 +15,7 @@ import type {
   Service as PbService,
   Workload as PbWorkload,
 } from '../gen/istio/workload/workload_pb.js';
+import { ALLOW_WAYPOINT_BYPASS_EXTENSION } from '../xds/types.js';
 import { checkPort, type Fail, failer, finishWorkload } from './build.js';
 import { StateErrors } from './errors.js';
 import { bytesToIp, IpNet } from './ip.js';
@@ -201,6 +202,9 @@ export function serviceFromProto(pb: PbService): Service {
     ports: portMap(pb.ports, 'ports', fail),
     subjectAltNames: [...pb.subjectAltNames],
     waypoint: gateway(pb.waypoint, 'waypoint', fail),
+    ...(pb.extensions.some((e) => e.name === ALLOW_WAYPOINT_BYPASS_EXTENSION)
+      ? { allowWaypointBypass: true }
+      : {}),
     loadBalancer:
       lb === undefined
         ? undefined

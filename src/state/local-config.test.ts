@@ -36,6 +36,7 @@ services:
   loadBalancer:
     routingPreferences: [Node]
     mode: Failover
+  allowWaypointBypass: true
 policies:
 - name: only-frontend
   namespace: shop
@@ -64,6 +65,7 @@ test('parses the documented example into domain objects', () => {
   assert.equal(cart.services.get('shop/cart.shop.svc.cluster.local')?.get(80), 9080);
   assert.equal(legacy.uid, 'Kubernetes//Pod/shop/legacy-0');
   assert.equal(legacy.protocol, 'TCP');
+  assert.equal(s.services[0]?.allowWaypointBypass, true);
   assert.deepEqual(legacy.waypoint, {
     destination: {
       kind: 'hostname',

@@ -231,6 +231,7 @@ const serviceSchema = strictObject({
   ports: portMap,
   subjectAltNames: list(string),
   waypoint: optional(gateway),
+  allowWaypointBypass: optional(boolean),
   loadBalancer: optional(
     strictObject({
       routingPreferences: list(oneOf(['Region', 'Zone', 'Subzone', 'Node', 'Cluster', 'Network'])),

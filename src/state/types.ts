@@ -109,6 +109,11 @@ export interface Service {
   /** Extra identities accepted from endpoints (SPIFFE URIs). */
   readonly subjectAltNames: readonly string[];
   readonly waypoint?: GatewayAddress;
+  /**
+   * The Service's pods accept connections that skipped its waypoint
+   * (ambit's bypass prevention is off for this Service's ports).
+   */
+  readonly allowWaypointBypass?: boolean;
   readonly loadBalancer?: LoadBalancer;
   /** Restricts which endpoint IP family is dialled; undefined = automatic. */
   readonly ipFamilies?: 'IPv4' | 'IPv6' | 'Dual';

@@ -8,6 +8,14 @@ export const ADDRESS_TYPE_URL = 'type.googleapis.com/istio.workload.Address';
 /** `istio.security.Authorization`: L4 policies, keyed by `namespace/name`. */
 export const AUTHORIZATION_TYPE_URL = 'type.googleapis.com/istio.security.Authorization';
 
+/**
+ * `istio.workload.Service.extensions` entry by which ambit's control plane
+ * marks a Service whose pods accept traffic that skipped its waypoint (the
+ * `ambit.dev/allow-waypoint-bypass` annotation). Istio's ztunnel ignores
+ * extensions it does not know, so the resource stays Istio's.
+ */
+export const ALLOW_WAYPOINT_BYPASS_EXTENSION = 'ambit.dev/allow-waypoint-bypass';
+
 /** The wildcard resource name of the delta protocol. */
 export const WILDCARD = '*';
 

@@ -472,6 +472,45 @@ spec:
   );
 
   await t.test(
+    '6b. ambit.dev/allow-waypoint-bypass on a Service opens its pods to direct calls, live; removing it closes them again',
+    async () => {
+      const slowService = (annotations: string) => `apiVersion: v1
+kind: Service
+metadata:
+  name: slow
+  namespace: ${NS}
+  labels: {istio.io/use-waypoint: waypoint}
+  annotations: {${annotations}}
+spec:
+  selector: {app: slow}
+  ports: [{name: http, port: 80, targetPort: 8080, appProtocol: http}]
+`;
+      const direct = () => probe('client', `http://${pod('slow').ip}:8080/`, 1)[0]?.status;
+      const until = async (want: number, what: string) => {
+        const deadline = Date.now() + 30_000;
+        let got = direct();
+        while (got !== want && Date.now() < deadline) {
+          await sleep(500);
+          got = direct();
+        }
+        assert.equal(got, want, what);
+      };
+      assert.equal(direct(), 0, 'guarded before the annotation');
+      let r = applyText(slowService('"ambit.dev/allow-waypoint-bypass": "true"'));
+      assert.equal(r.status, 0, r.stderr);
+      await until(200, 'the annotated Service still refused a direct call');
+      // The Service path still goes through the waypoint.
+      assert.deepEqual(
+        tally(probe('client', 'http://slow.wpe/', 2), (x) => `${x.status} ${x.name}`),
+        { '200 slow': 2 },
+      );
+      r = applyText(slowService(''));
+      assert.equal(r.status, 0, r.stderr);
+      await until(0, 'removing the annotation did not restore bypass prevention');
+    },
+  );
+
+  await t.test(
     '7. live route and policy changes under a steady stream: no failed request, no restart',
     async () => {
       const wpBefore = waypointPod('waypoint');

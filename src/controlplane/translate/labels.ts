@@ -24,6 +24,8 @@ export const A = {
   kubernetesServiceAccounts: 'alpha.istio.io/kubernetes-serviceaccounts',
   /** Full identities (`spiffe://…` or `td/ns/x/sa/y`) the Service's pods present. */
   canonicalServiceAccounts: 'alpha.istio.io/canonical-serviceaccounts',
+  /** ambit: this Service's pods accept traffic that skipped its waypoint (default false). */
+  allowWaypointBypass: 'ambit.dev/allow-waypoint-bypass',
 } as const;
 
 export const WAYPOINT_CLASS = 'istio-waypoint';

@@ -314,6 +314,30 @@ test('waypoint binding rules for Services and workloads', () => {
   }
 });
 
+test('ambit.dev/allow-waypoint-bypass becomes a Service extension; a bad value is reported, not applied', () => {
+  const ext = (annotations: Record<string, string>) =>
+    service([svc('cart', { annotations })], 'cart').extensions.map((e) => e.name);
+  assert.deepEqual(ext({}), []);
+  assert.deepEqual(ext({ 'ambit.dev/allow-waypoint-bypass': 'true' }), [
+    'ambit.dev/allow-waypoint-bypass',
+  ]);
+  assert.deepEqual(ext({ 'ambit.dev/allow-waypoint-bypass': 'false' }), []);
+  const bad = translate([
+    svc('cart', { annotations: { 'ambit.dev/allow-waypoint-bypass': 'yes' } }),
+  ]);
+  assert.ok(
+    bad.statuses.some(
+      (st) => st.reason === 'UnsupportedValue' && /allow-waypoint-bypass/.test(st.message),
+    ),
+    JSON.stringify(bad.statuses),
+  );
+  assert.deepEqual(
+    service([svc('cart', { annotations: { 'ambit.dev/allow-waypoint-bypass': 'yes' } })], 'cart')
+      .extensions,
+    [],
+  );
+});
+
 test('cross-namespace waypoint use needs allowedRoutes All', () => {
   const other = (listeners: unknown[]) => [
     gateway('wp', {}, 'infra', listeners),

@@ -4,6 +4,7 @@
  */
 import { create } from '@bufbuild/protobuf';
 import {
+  ExtensionSchema,
   IPFamilies,
   type LoadBalancing,
   LoadBalancing_HealthPolicy,
@@ -16,7 +17,9 @@ import {
   type Service as XdsService,
 } from '../../gen/istio/workload/workload_pb.js';
 import type { Service } from '../../kube/index.js';
+import { ALLOW_WAYPOINT_BYPASS_EXTENSION } from '../../xds/types.js';
 import { ipBytes } from './addr.js';
+import { parseBool } from './authorization.js';
 import { A } from './labels.js';
 import type { TranslateOptions } from './options.js';
 import type { StateIndex } from './state.js';
@@ -115,6 +118,16 @@ export function translateService(
       `traffic distribution "${td}" is not PreferClose|PreferSameZone|PreferSameNode; ignored`,
     );
   }
+  const bypass = svc.metadata.annotations[A.allowWaypointBypass];
+  const allowBypass = bypass === undefined ? false : parseBool(bypass);
+  if (allowBypass === undefined)
+    status.add(
+      'Service',
+      namespace,
+      name,
+      'UnsupportedValue',
+      `${A.allowWaypointBypass}: "${bypass}" is not true or false; bypass prevention stays on`,
+    );
   const families = svc.spec.ipFamilies;
   const ipFamilies =
     families.length === 2
@@ -142,6 +155,9 @@ export function translateService(
     waypoint: waypoint?.address,
     loadBalancing: loadBalancing(svc, state),
     ipFamilies,
+    extensions: allowBypass
+      ? [create(ExtensionSchema, { name: ALLOW_WAYPOINT_BYPASS_EXTENSION })]
+      : [],
     // A Kubernetes Service is always canonical for its hostname.
     canonical: true,
   });
