@@ -251,7 +251,7 @@ describe('reconcile', () => {
     assert.deepEqual(d.config, [{ key: 'AuthorizationPolicy/shop/allow-web', change: 'deleted' }]);
   });
 
-  test('a Service edited only where the control plane looks (labels, annotations) is config configured', () => {
+  test('a Service or Namespace edited only where the control plane looks (labels, annotations) is config configured', () => {
     const bound = svc('api').replace(
       'metadata: {name: api, namespace: shop}',
       'metadata: {name: api, namespace: shop, labels: {istio.io/use-waypoint: waypoint}, annotations: {ambit.dev/allow-waypoint-bypass: "true"}}',
@@ -266,6 +266,13 @@ describe('reconcile', () => {
     assert.equal(c.empty, false);
     assert.deepEqual(c.config, [{ key: 'Service/shop/api', change: 'configured' }]);
     assert.deepEqual([c.addPods, c.removePods, c.services.changed], [[], [], []]);
+    const annotated = ns('shop', true).replace(
+      'metadata: {name: shop',
+      'metadata: {annotations: {networking.istio.io/traffic-distribution: PreferClose}, name: shop',
+    );
+    const n = changes([annotated, ...BASE.slice(1)]).c;
+    assert.equal(n.empty, false);
+    assert.deepEqual(n.config, [{ key: 'Namespace//shop', change: 'configured' }]);
   });
 
   test('invalid manifests: MANIFEST_INVALID naming the resource, nothing planned', () => {

@@ -28,6 +28,8 @@ import { type ClusterPlan, type PodPlan, planCluster, type ServicePlan } from '.
 
 /** Kinds whose changes need pods or addresses; everything else is control-plane config. */
 const TOPOLOGY_KINDS = new Set(['Namespace', 'Deployment', 'Pod', 'Service']);
+/** Topology kinds whose other fields the control plane reads too. */
+const CONTROL_PLANE_READS = new Set(['Namespace', 'Service']);
 
 export type ConfigChange = 'created' | 'configured' | 'deleted';
 
@@ -193,10 +195,10 @@ export function reconcile(input: ReconcileInput): ClusterChanges {
   for (const [k, d] of dNext) {
     const old = dPrev.get(k);
     if (TOPOLOGY_KINDS.has(k.split('/')[0] ?? '')) {
-      // A Service edited in what only the control plane reads (labels such
-      // as istio.io/use-waypoint, annotations) leaves the plan as it was,
-      // yet the control plane must see the new object.
-      if (k.startsWith('Service/') && old !== undefined && old !== d)
+      // A Service or Namespace edited in what only the control plane reads
+      // (istio.io/use-waypoint, annotations such as traffic distribution)
+      // leaves the plan as it was, yet the control plane must see it.
+      if (CONTROL_PLANE_READS.has(k.split('/')[0] ?? '') && old !== undefined && old !== d)
         config.push({ key: k, change: 'configured' });
       continue;
     }
