@@ -1,7 +1,8 @@
 /**
- * `ambit label namespace|pod NAME key=value… | key-…`: change labels on a
- * running local cluster. Enrollment follows `istio.io/dataplane-mode` live:
- * pods are enrolled or released without restarting. The change goes through
+ * `ambit label namespace|pod|service NAME key=value… | key-…`: change labels
+ * on a running local cluster. Enrollment follows `istio.io/dataplane-mode`
+ * live: pods are enrolled or released without restarting; a Service's
+ * `istio.io/use-waypoint` binds it to a waypoint (or `none` unbinds it). The change goes through
  * the runner's control channel (src/local/labels.ts: labels.json + SIGUSR2),
  * and this command returns once the runner has applied it.
  */
@@ -26,12 +27,12 @@ export function registerLabel(program: Command): void {
   program
     .command('label')
     .description(
-      'label a namespace or pod of the running local cluster (istio.io/dataplane-mode=ambient enrolls live)',
+      'label a namespace, pod or service of the running local cluster (istio.io/dataplane-mode=ambient enrolls live; istio.io/use-waypoint binds a service)',
     )
-    .argument('<kind>', 'namespace | ns | pod')
-    .argument('<name>', 'namespace name, or pod name / deploy/NAME (with -n)')
+    .argument('<kind>', 'namespace | ns | pod | service | svc')
+    .argument('<name>', 'namespace name, pod name / deploy/NAME, or service name (with -n)')
     .argument('<labels...>', 'key=value to set, key- to remove')
-    .option('-n, --namespace <ns>', "the pod's namespace", 'default')
+    .option('-n, --namespace <ns>', "the pod's or service's namespace", 'default')
     .option('--timeout <seconds>', 'how long to wait for the runner to apply it', '30')
     .action(labelResource);
 }
@@ -54,7 +55,7 @@ export async function labelResource(
   }
   let what: string;
   let key: string;
-  let table: 'namespaces' | 'pods';
+  let table: 'namespaces' | 'pods' | 'services';
   if (kind === 'namespace' || kind === 'ns' || kind === 'namespaces') {
     if (!state.namespaces.some((n) => n.name === name)) {
       throw new AmbitError(
@@ -66,16 +67,25 @@ export async function labelResource(
   } else if (kind === 'pod' || kind === 'pods' || kind === 'po') {
     const pod = findPod(state, o.namespace, name);
     [table, key, what] = ['pods', `${pod.namespace}/${pod.name}`, `pod/${pod.name}`];
+  } else if (kind === 'service' || kind === 'services' || kind === 'svc') {
+    if (!state.services.some((s) => s.namespace === o.namespace && s.name === name)) {
+      throw new AmbitError(
+        LocalErrors.LABEL_INVALID,
+        `service ${o.namespace}/${name} not found (services: ${state.services.map((s) => `${s.namespace}/${s.name}`).join(', ')})`,
+      );
+    }
+    [table, key, what] = ['services', `${o.namespace}/${name}`, `service/${name}`];
   } else {
     throw new AmbitError(
       LocalErrors.LABEL_INVALID,
-      `cannot label ${kind}: only namespace and pod are supported`,
+      `cannot label ${kind}: only namespace, pod and service are supported`,
     );
   }
   // Read-modify-write under the run lock: a concurrent `ambit label`
   // (or `ambit apply`) cannot lose this update, nor this one theirs.
   const { overrides } = updateOverrides(state.runDir, (ov) => {
-    ov[table][key] = { ...ov[table][key], ...patch };
+    const t = (ov[table] ??= {});
+    t[key] = { ...t[key], ...patch };
     return true;
   });
   process.kill(state.runner.pid, LABELS_SIGNAL);

@@ -37,6 +37,7 @@ export {
   updateOverrides,
   withOverrides,
   withRunLock,
+  withServiceLabels,
   writeOverrides,
 } from './labels.js';
 export { type LiveApply, type LiveApplyOptions, startLiveApply } from './live-apply.js';

@@ -16,6 +16,7 @@ import {
   updateOverrides,
   withOverrides,
   withRunLock,
+  withServiceLabels,
 } from './labels.js';
 import { overlayManifests, reconcile } from './reconcile.js';
 import { planCluster } from './topology.js';
@@ -75,6 +76,36 @@ describe('label overrides and applied manifests compose', () => {
       c2.enrollment.map((e) => [e.pod.namespace, e.enrolled]),
       [['legacy', false]],
     );
+  });
+
+  test('a Service label override reaches the control plane as a changed Service; an apply naming the key wins', () => {
+    const o = emptyOverrides();
+    o.services = { 'shop/frontend': { 'istio.io/use-waypoint': 'waypoint', team: 'web' } };
+    const next = withServiceLabels(base, o);
+    const frontend = next.objects.find(
+      (r) =>
+        r.object.kind === 'Service' &&
+        (r.object.metadata as { name?: string } | undefined)?.name === 'frontend',
+    );
+    assert.equal(
+      (frontend?.object.metadata as { labels?: Record<string, string> }).labels?.[
+        'istio.io/use-waypoint'
+      ],
+      'waypoint',
+    );
+    const c = reconcile({ current: plan, previous: base, next, labels: o });
+    assert.deepEqual(c.config, [{ key: 'Service/shop/frontend', change: 'configured' }]);
+    assert.deepEqual([c.addPods, c.removePods, c.enrollment], [[], [], []]);
+    // The manifests themselves are untouched.
+    assert.notEqual(next.objects, base.objects);
+    assert.equal(withServiceLabels(base, emptyOverrides()), base);
+
+    const doc = parseManifestText(
+      'apiVersion: v1\nkind: Service\nmetadata: {name: frontend, namespace: shop, labels: {istio.io/use-waypoint: none}}\nspec: {ports: [{port: 80}]}\n',
+      'svc.yaml',
+    );
+    assert.equal(dropAppliedKeys(o, doc.objects), true);
+    assert.deepEqual(o.services, { 'shop/frontend': { team: 'web' } });
   });
 
   test('with the old overrides (the moment between storing and dropping) nothing flaps', () => {

@@ -13,7 +13,7 @@
 import { closeSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AmbitError } from '../core/errors.js';
-import type { RawObject } from '../kube/index.js';
+import type { ManifestSet, RawObject } from '../kube/index.js';
 import { processStartTime } from '../platform/index.js';
 import { LocalErrors } from './errors.js';
 import { podEnrolled } from './mesh-manifests.js';
@@ -32,6 +32,8 @@ export interface LabelOverrides {
   namespaces: Record<string, LabelPatch>;
   /** Keyed `namespace/pod`. */
   pods: Record<string, LabelPatch>;
+  /** Keyed `namespace/service` (e.g. istio.io/use-waypoint); absent in files written before. */
+  services?: Record<string, LabelPatch>;
 }
 
 export function emptyOverrides(): LabelOverrides {
@@ -144,7 +146,13 @@ export function dropAppliedKeys(o: LabelOverrides, docs: readonly RawObject[]): 
       labels?: Record<string, string>;
     };
     const table =
-      object.kind === 'Namespace' ? o.namespaces : object.kind === 'Pod' ? o.pods : undefined;
+      object.kind === 'Namespace'
+        ? o.namespaces
+        : object.kind === 'Pod'
+          ? o.pods
+          : object.kind === 'Service'
+            ? o.services
+            : undefined;
     if (!table || !meta.name) continue;
     const key =
       object.kind === 'Namespace' ? meta.name : `${meta.namespace ?? 'default'}/${meta.name}`;
@@ -177,6 +185,32 @@ export function withOverrides(plan: ClusterPlan, o: LabelOverrides): ClusterPlan
     return { ...p, labels, enrolled: podEnrolled(labels, nsLabels.get(p.namespace)) };
   });
   return { ...plan, namespaces, pods };
+}
+
+/**
+ * The manifests with the Service label overrides patched in. Services are
+ * what only the control plane reads labels of (istio.io/use-waypoint), so
+ * they are patched in the objects it is given rather than in the plan;
+ * reconcile then sees the changed Service like any applied edit.
+ */
+export function withServiceLabels(set: ManifestSet, o: LabelOverrides): ManifestSet {
+  const patches = o.services ?? {};
+  if (Object.keys(patches).length === 0) return set;
+  const objects = set.objects.map((raw) => {
+    const meta = (raw.object.metadata ?? {}) as {
+      name?: string;
+      namespace?: string;
+      labels?: Record<string, string>;
+    };
+    const patch =
+      raw.object.kind === 'Service'
+        ? patches[`${meta.namespace ?? 'default'}/${meta.name}`]
+        : undefined;
+    if (!patch) return raw;
+    const metadata = { ...meta, labels: patchLabels(meta.labels ?? {}, patch) };
+    return { ...raw, object: { ...raw.object, metadata } };
+  });
+  return { ...set, objects };
 }
 
 /** Applies a patch to labels (null deletes). */

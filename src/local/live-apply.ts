@@ -15,7 +15,7 @@ import type { ManifestSet } from '../kube/index.js';
 import { logger } from '../telemetry/logger.js';
 import { appliedFiles, effectiveManifests, seqOf, watchApplied } from './applied.js';
 import { applyChanges, type LiveCluster } from './cluster-changes.js';
-import { readOverrides } from './labels.js';
+import { readOverrides, withServiceLabels } from './labels.js';
 import { type ClusterChanges, reconcile } from './reconcile.js';
 import type { ClusterPlan } from './topology.js';
 
@@ -66,7 +66,7 @@ export function startLiveApply(opts: LiveApplyOptions): LiveApply {
     const labels = readOverrides(opts.runDir);
     if (target <= seq && labels.generation <= generation) return;
     try {
-      const next = effectiveManifests(opts.manifestDir, opts.runDir);
+      const next = withServiceLabels(effectiveManifests(opts.manifestDir, opts.runDir), labels);
       const changes = reconcile({ current: opts.plan(), previous, next, labels });
       if (!changes.empty) {
         await opts.onChanges?.(changes, next);

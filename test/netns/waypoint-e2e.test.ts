@@ -511,6 +511,39 @@ spec:
   );
 
   await t.test(
+    '6c. ambit label svc … istio.io/use-waypoint binds a Service to the waypoint live, and unbinds it',
+    async () => {
+      // echo-v1's pods are behind the waypoint for echo: a direct call to the
+      // echo-v1 Service is refused by bypass prevention until it is bound too.
+      const call = () => probe('client', 'http://echo-v1.wpe/', 1)[0];
+      const until = async (ok: (a: Answer | undefined) => boolean, what: string) => {
+        const deadline = Date.now() + 30_000;
+        let got = call();
+        while (!ok(got) && Date.now() < deadline) {
+          await sleep(500);
+          got = call();
+        }
+        assert.ok(ok(got), `${what}: ${JSON.stringify(got)}`);
+      };
+      assert.equal(call()?.status, 0, 'echo-v1 is not bound yet: refused at the pod');
+      let r = ambit(['label', 'svc', 'echo-v1', '-n', NS, 'istio.io/use-waypoint=waypoint']);
+      assert.equal(r.status, 0, r.stderr);
+      assert.match(r.stdout, /service\/echo-v1 labeled/);
+      await until((a) => a?.status === 200 && a.name === 'echo-v1', 'bound: through the waypoint');
+      assert.ok(
+        requestsTotal(metrics('waypoint'), { destination_service_name: 'echo-v1' }) >= 1,
+        'the waypoint counted the bound Service',
+      );
+      r = ambit(['label', 'svc', 'echo-v1', '-n', NS, 'istio.io/use-waypoint-']);
+      assert.equal(r.status, 0, r.stderr);
+      await until((a) => a?.status === 0, 'unbound: refused again');
+      r = ambit(['label', 'svc', 'nope', '-n', NS, 'a=b']);
+      assert.notEqual(r.status, 0);
+      assert.match(r.stderr, /service wpe\/nope not found/);
+    },
+  );
+
+  await t.test(
     '7. live route and policy changes under a steady stream: no failed request, no restart',
     async () => {
       const wpBefore = waypointPod('waypoint');
