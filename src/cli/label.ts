@@ -84,8 +84,9 @@ export async function labelResource(
   // Read-modify-write under the run lock: a concurrent `ambit label`
   // (or `ambit apply`) cannot lose this update, nor this one theirs.
   const { overrides } = updateOverrides(state.runDir, (ov) => {
-    const t = (ov[table] ??= {});
+    const t = ov[table] ?? {};
     t[key] = { ...t[key], ...patch };
+    ov[table] = t;
     return true;
   });
   process.kill(state.runner.pid, LABELS_SIGNAL);

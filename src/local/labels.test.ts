@@ -87,12 +87,9 @@ describe('label overrides and applied manifests compose', () => {
         r.object.kind === 'Service' &&
         (r.object.metadata as { name?: string } | undefined)?.name === 'frontend',
     );
-    assert.equal(
-      (frontend?.object.metadata as { labels?: Record<string, string> }).labels?.[
-        'istio.io/use-waypoint'
-      ],
-      'waypoint',
-    );
+    const labels = (frontend?.object.metadata as { labels?: Record<string, string> } | undefined)
+      ?.labels;
+    assert.equal(labels?.['istio.io/use-waypoint'], 'waypoint');
     const c = reconcile({ current: plan, previous: base, next, labels: o });
     assert.deepEqual(c.config, [{ key: 'Service/shop/frontend', change: 'configured' }]);
     assert.deepEqual([c.addPods, c.removePods, c.enrollment], [[], [], []]);
