@@ -68,6 +68,28 @@ async function grpcApp(ip: string): Promise<number> {
   return (server.address() as net.AddressInfo).port;
 }
 
+/** Starts a unary gRPC call (empty message) to greeter over a fresh SOCKS5 connection. */
+async function grpcCall(
+  socks: { address: string; port: number },
+  from: string,
+  vip: string,
+  method: string,
+): Promise<{ session: http2.ClientHttp2Session; stream: http2.ClientHttp2Stream }> {
+  const { reply, socket } = await socksConnect(socks, vip, 50051, from);
+  assert.equal(reply, 0);
+  const session = http2.connect(`http://${H('greeter')}:50051`, {
+    createConnection: () => socket,
+  });
+  const stream = session.request({
+    ':method': 'POST',
+    ':path': `/helloworld.Greeter/${method}`,
+    'content-type': 'application/grpc',
+    te: 'trailers',
+  });
+  stream.end(Buffer.from([0, 0, 0, 0, 0]));
+  return { session, stream };
+}
+
 /** One HTTP/1.1 request over a fresh SOCKS5 connection; returns status, headers, body. */
 async function get(
   socks: { address: string; port: number },
@@ -257,18 +279,7 @@ services:
 
   // gRPC (h2c) through the waypoint: status and trailers arrive.
   {
-    const { reply, socket } = await socksConnect(socks, grpcVip, 50051, clientIp);
-    assert.equal(reply, 0);
-    const session = http2.connect(`http://${H('greeter')}:50051`, {
-      createConnection: () => socket,
-    });
-    const stream = session.request({
-      ':method': 'POST',
-      ':path': '/helloworld.Greeter/SayHello',
-      'content-type': 'application/grpc',
-      te: 'trailers',
-    });
-    stream.end(Buffer.from([0, 0, 0, 0, 0]));
+    const { session, stream } = await grpcCall(socks, clientIp, grpcVip, 'SayHello');
     const [headers, trailers, body] = await new Promise<
       [http2.IncomingHttpHeaders, http2.IncomingHttpHeaders, Buffer]
     >((resolve, reject) => {
@@ -294,19 +305,8 @@ services:
   // A gRPC client cancelling a call (as a deadline does) cancels it at the app
   // through the waypoint and the server's ztunnel at once, not when it answers.
   {
-    const { reply, socket } = await socksConnect(socks, grpcVip, 50051, clientIp);
-    assert.equal(reply, 0);
-    const session = http2.connect(`http://${H('greeter')}:50051`, {
-      createConnection: () => socket,
-    });
-    const stream = session.request({
-      ':method': 'POST',
-      ':path': '/helloworld.Greeter/Slow',
-      'content-type': 'application/grpc',
-      te: 'trailers',
-    });
+    const { session, stream } = await grpcCall(socks, clientIp, grpcVip, 'Slow');
     stream.on('error', () => {});
-    stream.end(Buffer.from([0, 0, 0, 0, 0]));
     const until = async (ok: () => boolean, what: string) => {
       const deadline = Date.now() + 5000;
       while (!ok()) {
