@@ -194,11 +194,12 @@ export function reconcile(input: ReconcileInput): ClusterChanges {
   const config: ClusterChanges['config'] = [];
   for (const [k, d] of dNext) {
     const old = dPrev.get(k);
-    if (TOPOLOGY_KINDS.has(k.split('/')[0] ?? '')) {
+    const kind = k.split('/')[0] ?? '';
+    if (TOPOLOGY_KINDS.has(kind)) {
       // A Service or Namespace edited in what only the control plane reads
       // (istio.io/use-waypoint, annotations such as traffic distribution)
       // leaves the plan as it was, yet the control plane must see it.
-      if (CONTROL_PLANE_READS.has(k.split('/')[0] ?? '') && old !== undefined && old !== d)
+      if (CONTROL_PLANE_READS.has(kind) && old !== undefined && old !== d)
         config.push({ key: k, change: 'configured' });
       continue;
     }
