@@ -13,6 +13,7 @@ import { Cancel, type CancelSignal } from './cancel.js';
 import { type ConfigSnapshot, mergeTraffic } from './config.js';
 import { applyRequestFilters, applyResponseFilters, type RequestHead } from './filters.js';
 import { BodyFramingError } from './h1/body.js';
+import { type HeaderList, headerObject } from './h1/parse.js';
 import { CONNECTION_FIELDS } from './h1/serialize.js';
 import { nextTraceparent } from './metrics.js';
 import {
@@ -37,10 +38,63 @@ import {
 export interface Downstream {
   readonly method: string;
   readonly url: string;
-  readonly headers: IncomingHttpHeaders;
   readonly httpVersionMajor: number;
-  /** The request body; absent when the request has none. */
-  readonly body?: Readable;
+  /** The request body; undefined when the request has none. */
+  readonly body: Readable | undefined;
+  /**
+   * One field's value by lowercase name, repeats joined with ", " (as
+   * node:http's header objects); HTTP/2 pseudo-headers too (":authority").
+   */
+  header(name: string): string | undefined;
+  /** The end-to-end fields to send upstream: a fresh object the pipeline may change. */
+  forwardHeaders(): OutgoingHttpHeaders;
+}
+
+/** A request whose fields are a node:http-style object (HTTP/2). */
+export class ObjectDownstream implements Downstream {
+  constructor(
+    readonly method: string,
+    readonly url: string,
+    readonly httpVersionMajor: number,
+    private readonly headers: IncomingHttpHeaders,
+    readonly body: Readable | undefined,
+  ) {}
+
+  header(name: string): string | undefined {
+    return headerValue(this.headers, name);
+  }
+
+  forwardHeaders(): OutgoingHttpHeaders {
+    return cleanHeaders(this.headers);
+  }
+}
+
+/**
+ * An HTTP/1.1 request: its fields stay the parser's flat list, looked up
+ * and copied from there, with no header object built in between (that
+ * object and its copy were a tenth of the waypoint's request path).
+ */
+export class ListDownstream implements Downstream {
+  readonly httpVersionMajor = 1;
+
+  constructor(
+    readonly method: string,
+    readonly url: string,
+    private readonly fields: HeaderList,
+    readonly body: Readable | undefined,
+  ) {}
+
+  header(name: string): string | undefined {
+    const f = this.fields;
+    let out: string | undefined;
+    for (let i = 0; i < f.length; i += 2)
+      if (f[i] === name) out = out === undefined ? f[i + 1] : `${out}, ${f[i + 1]}`;
+    return out;
+  }
+
+  forwardHeaders(): OutgoingHttpHeaders {
+    return headerObject(this.fields, HOP_BY_HOP);
+  }
 }
 
 /** Downstream response writer (h1/server.ts's H1Response, or HTTP/2's). */
@@ -94,14 +148,19 @@ function headerValue(
   return Array.isArray(v) ? v.join(', ') : String(v);
 }
 
+/**
+ * What a request did, for telemetry. Every field exists from the start (no
+ * optional ones added later): objects whose shape changes mid-request, and
+ * literals with spreads, send V8 to slow runtime paths on every request.
+ */
 interface Exchange {
   status: number;
   flags: string;
   responseBytes: number;
   requestBytes: number;
-  route?: string;
-  upstream?: string;
-  destinationPrincipal?: string;
+  route: string | undefined;
+  upstream: string | undefined;
+  destinationPrincipal: string | undefined;
 }
 
 export async function forward(
@@ -113,13 +172,12 @@ export async function forward(
   const start = rt.clock();
   const snap = rt.store.snapshot();
   const svc = snap.services.get(conn.service);
-  const authority =
-    headerValue(down.headers, ':authority') ?? headerValue(down.headers, 'host') ?? conn.service;
+  const authority = down.header(':authority') ?? down.header('host') ?? conn.service;
   const [path = '/', rawQuery = ''] = splitOnce(down.url, '?');
-  const protocol = String(down.headers['content-type'] ?? '').startsWith('application/grpc')
+  const protocol = (down.header('content-type') ?? '').startsWith('application/grpc')
     ? 'grpc'
     : 'http';
-  const incoming = headerValue(down.headers, 'traceparent');
+  const incoming = down.header('traceparent');
   const trace = nextTraceparent(incoming);
   // A span only when the caller sampled the trace: an unsampled request (or
   // one without trace context) costs no OpenTelemetry work at all.
@@ -127,7 +185,15 @@ export async function forward(
     trace.sampled && incoming
       ? startSpan(`${conn.service}:${conn.port}/*`, { traceparent: incoming })
       : undefined;
-  const ex: Exchange = { status: 0, flags: '-', responseBytes: 0, requestBytes: 0 };
+  const ex: Exchange = {
+    status: 0,
+    flags: '-',
+    responseBytes: 0,
+    requestBytes: 0,
+    route: undefined,
+    upstream: undefined,
+    destinationPrincipal: undefined,
+  };
   const reply = (
     status: number,
     flags: string,
@@ -168,10 +234,11 @@ export async function forward(
   } finally {
     if (span) endSpan(span, ex.status);
     rt.metrics?.recordRequest({
-      ...(conn.peerIdentity ? { sourcePrincipal: conn.peerIdentity } : {}),
+      sourcePrincipal: conn.peerIdentity || undefined,
       sourceIp: conn.sourceIp,
       destinationService: conn.service,
-      ...(ex.destinationPrincipal ? { destinationPrincipal: ex.destinationPrincipal } : {}),
+      destinationPrincipal: ex.destinationPrincipal || undefined,
+      destinationWorkload: undefined,
       method: down.method,
       path,
       authority,
@@ -181,9 +248,10 @@ export async function forward(
       durationMs: rt.clock() - start,
       requestBytes: ex.requestBytes,
       responseBytes: ex.responseBytes,
-      ...(ex.route ? { route: ex.route } : {}),
-      ...(ex.upstream ? { upstream: ex.upstream } : {}),
+      route: ex.route,
+      upstream: ex.upstream,
       traceId: trace.traceId,
+      grpcStatus: undefined,
     });
   }
 }
@@ -208,7 +276,7 @@ async function pipeline(
   reply: Reply,
   req: { authority: string; path: string; rawQuery: string; traceparent: string },
 ): Promise<void> {
-  const header = (name: string) => headerValue(down.headers, name);
+  const header = (name: string) => down.header(name);
   if (svc && svc.policies.length > 0) {
     const hostOnly = req.authority.replace(/:\d+$/, '');
     const d = authorizeRequest(svc.policies, {
@@ -248,7 +316,7 @@ async function pipeline(
     scheme: 'http',
     authority: req.authority,
     path: req.rawQuery ? `${req.path}?${req.rawQuery}` : req.path,
-    headers: cleanHeaders(down.headers),
+    headers: down.forwardHeaders(),
   };
   let target = { service: conn.service, port: conn.port };
   let responseFilters: RouteFilter[] = [];
@@ -279,8 +347,7 @@ async function pipeline(
   }
   const protocol = upstreamProtocol(snap, target, down);
   // gRPC needs `te: trailers` end to end; it is hop-by-hop only in HTTP/1.
-  if (protocol === 'h2' && headerValue(down.headers, 'te') === 'trailers')
-    head.headers.te = 'trailers';
+  if (protocol === 'h2' && down.header('te') === 'trailers') head.headers.te = 'trailers';
   const upstreamReq: UpstreamRequest = {
     protocol,
     method: head.method,
@@ -303,7 +370,7 @@ function upstreamProtocol(
   target: { service: ServiceKey; port: number },
   down: Downstream,
 ): UpstreamProtocol {
-  if (String(down.headers['content-type'] ?? '').startsWith('application/grpc')) return 'h2';
+  if ((down.header('content-type') ?? '').startsWith('application/grpc')) return 'h2';
   const ap = snap.services.get(target.service)?.ports.get(target.port)?.appProtocol ?? '';
   return ['grpc', 'http2', 'h2c', 'kubernetes.io/h2c', 'grpc-web'].includes(ap) ? 'h2' : 'http1';
 }
@@ -328,7 +395,7 @@ async function send(
     route?.backend,
   );
   const endpoints = backendSet?.endpoints ?? [];
-  const peers = endpoints.map((e) => e.uid);
+  const peers = () => endpoints.map((e) => e.uid);
   const deadline = new Deadline(rt.clock, route?.requestTimeoutMs ?? 0);
   const replayable = Buffer.isBuffer(upstreamReq.body);
   // The client leaving cancels the attempt in flight at once, as Envoy
@@ -346,7 +413,7 @@ async function send(
       port: target.port,
       isEjected: (e) => rt.outlier.isEjected(e.uid),
       active: (e) => rt.active.get(e.uid) ?? 0,
-      ...(rt.locality ? { locality: rt.locality } : {}),
+      locality: rt.locality,
       random: rt.random,
     });
     if (!ep) return reply(503, 'UH', 'no healthy upstream');

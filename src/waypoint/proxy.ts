@@ -28,8 +28,14 @@ import {
   headOverLimits,
   watchGoaway,
 } from './downstream.js';
-import { type ConnectionInfo, type DownstreamResponse, forward } from './forward.js';
-import { headerObject, type RequestHead } from './h1/parse.js';
+import {
+  type ConnectionInfo,
+  type DownstreamResponse,
+  forward,
+  ListDownstream,
+  ObjectDownstream,
+} from './forward.js';
+import type { RequestHead } from './h1/parse.js';
 import { type H1Response, H1Server } from './h1/server.js';
 import type { WaypointMetrics } from './metrics.js';
 import { ownedWrites } from './owned-writes.js';
@@ -220,13 +226,7 @@ export class WaypointProxy {
     body: Readable | undefined,
     res: H1Response,
   ): void {
-    const down = {
-      method: head.method,
-      url: head.target,
-      headers: headerObject(head.headers),
-      httpVersionMajor: 1,
-      ...(body ? { body } : {}),
-    };
+    const down = new ListDownstream(head.method, head.target, head.headers, body);
     forward(this.rt, conn, down, res).catch((err: unknown) => {
       this.rt.log.error({ err }, 'request handler failed');
       res.destroy();
@@ -234,14 +234,14 @@ export class WaypointProxy {
   }
 
   private serveH2(conn: ConnectionInfo, req: Http2ServerRequest, res: Http2ServerResponse): void {
-    const down = {
-      method: req.method ?? 'GET',
-      url: req.url ?? '/',
-      headers: req.headers,
-      httpVersionMajor: 2,
+    const down = new ObjectDownstream(
+      req.method ?? 'GET',
+      req.url ?? '/',
+      2,
+      req.headers,
       // A HEADERS frame with END_STREAM: no body to read.
-      ...(req.stream.endAfterHeaders ? {} : { body: req as unknown as Readable }),
-    };
+      req.stream.endAfterHeaders ? undefined : (req as unknown as Readable),
+    );
     const out: DownstreamResponse = {
       get headersSent() {
         return res.headersSent;

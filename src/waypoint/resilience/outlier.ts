@@ -51,13 +51,15 @@ export class OutlierDetector {
 
   /**
    * Records one request outcome for endpoint `id` of a service whose
-   * endpoint ids are `peers` (including `id`). Returns true if this ejected it.
+   * endpoint ids are `peers` (including `id`; a function is called only
+   * when an ejection is considered, so the request path builds no list).
+   * Returns true if this ejected it.
    */
   record(
     id: string,
     outcome: EndpointOutcome,
     policy: BackendTraffic | undefined,
-    peers: readonly string[],
+    peerIds: readonly string[] | (() => readonly string[]),
   ): boolean {
     if (!outlierEnabled(policy) || !policy) return false;
     const s = this.get(id);
@@ -77,6 +79,7 @@ export class OutlierDetector {
       (!!policy.consecutiveGatewayErrors && s.cGateway >= policy.consecutiveGatewayErrors) ||
       (!!policy.consecutiveConnectFailures && s.cConnect >= policy.consecutiveConnectFailures);
     if (!trip || this.isEjected(id)) return false;
+    const peers = typeof peerIds === 'function' ? peerIds() : peerIds;
     const ejected = peers.filter((p) => p !== id && this.isEjected(p)).length;
     const pct = policy.maxEjectionPercent ?? OUTLIER_DEFAULTS.maxEjectionPercent;
     const allowed = Math.max(1, Math.floor((peers.length * pct) / 100));
