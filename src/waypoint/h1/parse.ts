@@ -91,12 +91,17 @@ export interface HeadLimits {
 export const DEFAULT_HEAD_LIMITS: HeadLimits = Object.freeze({ maxBytes: 16384, maxFields: 100 });
 
 const CRLFCRLF = Buffer.from('\r\n\r\n');
+/** Bytes decoded to find the end of a head before searching the Buffer itself. */
+const HEAD_WINDOW = 4096;
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 /** Visible ASCII and obs-text, no spaces or controls (request-target). */
 const TARGET = /^[\x21-\x7e\x80-\xff]+$/;
 /** Field values: anything but controls other than HTAB. */
 // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
 const BAD_VALUE = /[\x00-\x08\x0a-\x1f\x7f]/;
+/** The same over a whole head, whose CRLFs splitHead has already checked. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
+const BAD_IN_HEAD = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]/;
 const DIGITS = /^[0-9]{1,15}$/;
 
 const nameCache = new Map<string, string>();
@@ -127,11 +132,16 @@ function fail(status: HeadError['status'], reason: string): HeadError {
 function splitHead(
   buf: Buffer,
   limits: HeadLimits,
-): { lines: string[]; length: number } | HeadError | undefined {
+): { text: string; startLine: string; length: number } | HeadError | undefined {
   // RFC 9112 §2.2: ignore empty lines before the start line.
   let start = 0;
   while (start + 1 < buf.length && buf[start] === 13 && buf[start + 1] === 10) start += 2;
-  const end = buf.indexOf(CRLFCRLF, start);
+  // Most heads fit the first few KiB: decode those once and search the
+  // string (no second call into C++); longer ones are searched in the Buffer.
+  const window = Math.min(buf.length, start + HEAD_WINDOW);
+  const decoded = buf.toString('latin1', start, window);
+  const at = decoded.indexOf('\r\n\r\n');
+  const end = at >= 0 ? start + at : window < buf.length ? buf.indexOf(CRLFCRLF, start) : -1;
   if (end < 0) {
     if (buf.length > limits.maxBytes) return fail(431, 'request header fields too large');
     // A bare LF line end would never complete a CRLF head: refuse it now.
@@ -141,13 +151,20 @@ function splitHead(
   }
   const length = end + 4;
   if (length > limits.maxBytes) return fail(431, 'request header fields too large');
-  const text = buf.toString('latin1', start, end);
-  const lines = text.split('\r\n');
-  if (lines.length - 1 > limits.maxFields) return fail(431, 'too many header fields');
-  for (const l of lines) {
-    if (l.includes('\n') || l.includes('\r')) return fail(400, 'bare CR or LF in head');
+  const text = at >= 0 ? decoded.slice(0, at) : buf.toString('latin1', start, end);
+  // Every LF must end a CRLF and every CR start one. Scanned with indexOf
+  // rather than split into lines: the head is parsed in place (parseFields).
+  let lines = 1;
+  for (let lf = text.indexOf('\n'); lf >= 0; lf = text.indexOf('\n', lf + 1)) {
+    if (text.charCodeAt(lf - 1) !== 13) return fail(400, 'bare CR or LF in head');
+    lines++;
   }
-  return { lines, length };
+  for (let cr = text.indexOf('\r'); cr >= 0; cr = text.indexOf('\r', cr + 1)) {
+    if (text.charCodeAt(cr + 1) !== 10) return fail(400, 'bare CR or LF in head');
+  }
+  if (lines - 1 > limits.maxFields) return fail(431, 'too many header fields');
+  const eol = text.indexOf('\r\n');
+  return { text, startLine: eol < 0 ? text : text.slice(0, eol), length };
 }
 
 interface Fields {
@@ -158,22 +175,47 @@ interface Fields {
   expect: string | undefined;
 }
 
-function parseFields(lines: string[]): Fields | HeadError {
+/** The field lines of `text` (a head without its blank line), after the start line. */
+function parseFields(text: string, startLineLength: number): Fields | HeadError {
   const headers: HeaderList = [];
   let contentLength: string | undefined;
   let transferEncoding: string | undefined;
   let connection: string | undefined;
   let expect: string | undefined;
-  for (let i = 1; i < lines.length; i++) {
-    const line = lines[i] as string;
-    const colon = line.indexOf(':');
-    if (colon <= 0) return fail(400, 'malformed header field');
-    const name = fieldName(line.slice(0, colon));
+  // One scan of the whole head for control characters; only a head that has
+  // one is checked field by field, to say which (or that the start line does).
+  const clean = !BAD_IN_HEAD.test(text);
+  for (let pos = startLineLength + 2; pos < text.length + 2; ) {
+    let eol = text.indexOf('\r\n', pos);
+    if (eol < 0) eol = text.length;
+    const colon = text.indexOf(':', pos);
+    if (colon <= pos || colon > eol) return fail(400, 'malformed header field');
+    const name = fieldName(text.slice(pos, colon));
     if (name === undefined) return fail(400, 'invalid header field name');
-    const value = line.slice(colon + 1).trim();
-    if (BAD_VALUE.test(value)) return fail(400, 'invalid header field value');
+    // OWS around the value; the usual single space after the colon is
+    // skipped without trim()'s scan and copy.
+    const second = text.charCodeAt(colon + 2);
+    const last = text.charCodeAt(eol - 1);
+    const value =
+      text.charCodeAt(colon + 1) === 32 &&
+      eol > colon + 2 &&
+      second !== 32 &&
+      second !== 9 &&
+      last !== 32 &&
+      last !== 9
+        ? text.slice(colon + 2, eol)
+        : text.slice(colon + 1, eol).trim();
+    pos = eol + 2;
+    if (!clean && BAD_VALUE.test(value)) return fail(400, 'invalid header field value');
     switch (name) {
       case 'content-length': {
+        if (!value.includes(',')) {
+          if (!DIGITS.test(value)) return fail(400, 'invalid content-length');
+          if (contentLength !== undefined && contentLength !== value)
+            return fail(400, 'conflicting content-length');
+          contentLength = value;
+          break;
+        }
         // "5, 5" and repeated fields with the same value are one length.
         for (const v of value.split(',')) {
           const n = v.trim();
@@ -196,6 +238,7 @@ function parseFields(lines: string[]): Fields | HeadError {
     }
     headers.push(name, value);
   }
+  if (!clean) return fail(400, 'invalid character in start line');
   return { headers, contentLength, transferEncoding, connection, expect };
 }
 
@@ -209,6 +252,8 @@ function version(v: string | undefined): 0 | 1 | HeadError {
 
 function hasToken(list: string | undefined, token: string): boolean {
   if (list === undefined) return false;
+  // The usual single token ("keep-alive", "close") without split()'s array.
+  if (!list.includes(',')) return list.trim().toLowerCase() === token;
   for (const t of list.split(',')) if (t.trim().toLowerCase() === token) return true;
   return false;
 }
@@ -250,8 +295,7 @@ export function parseRequestHead(
   const split = splitHead(buf, limits);
   if (split === undefined) return badStart(buf);
   if ('error' in split) return split;
-  const { lines, length } = split;
-  const startLine = lines[0] as string;
+  const { text, startLine, length } = split;
   const sp1 = startLine.indexOf(' ');
   const sp2 = startLine.indexOf(' ', sp1 + 1);
   if (sp1 <= 0 || sp2 < 0 || startLine.indexOf(' ', sp2 + 1) >= 0)
@@ -262,7 +306,7 @@ export function parseRequestHead(
   if (!TARGET.test(target)) return fail(400, 'invalid request target');
   const minor = version(startLine.slice(sp2 + 1));
   if (typeof minor !== 'number') return minor;
-  const f = parseFields(lines);
+  const f = parseFields(text, startLine.length);
   if ('error' in f) return f;
   let framing: Framing = NO_BODY;
   if (f.transferEncoding !== undefined) {
@@ -305,15 +349,14 @@ export function parseResponseHead(
   const split = splitHead(buf, limits);
   if (split === undefined) return badStart(buf);
   if ('error' in split) return split;
-  const { lines, length } = split;
-  const startLine = lines[0] as string;
+  const { text, startLine, length } = split;
   const sp1 = startLine.indexOf(' ');
   const minor = version(sp1 < 0 ? startLine : startLine.slice(0, sp1));
   if (typeof minor !== 'number') return fail(400, 'malformed status line');
   const code = startLine.slice(sp1 + 1, sp1 + 4);
   if (!/^[1-9][0-9][0-9]$/.test(code) || (startLine.length > sp1 + 4 && startLine[sp1 + 4] !== ' '))
     return fail(400, 'malformed status line');
-  const f = parseFields(lines);
+  const f = parseFields(text, startLine.length);
   if ('error' in f) return f;
   let framing: Framing;
   if (f.transferEncoding !== undefined) {
