@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { BodyFramingError, bodyDecoder, encodeChunk } from './body.js';
 import { type Framing, parseRequestHead, parseResponseHead } from './parse.js';
+import { fieldLines, HeaderValueError } from './serialize.js';
 
 const req = (s: string) => parseRequestHead(Buffer.from(s, 'latin1'));
 const res = (s: string) => parseResponseHead(Buffer.from(s, 'latin1'));
@@ -58,9 +59,14 @@ describe('HTTP/1.1 request heads', () => {
   }
 
   it('lowercases names, trims values, keeps order and duplicates', () => {
-    const r = req('GET / HTTP/1.1\r\nX-A:  1 \r\nx-a: 2\r\nAccept:\t*/*\r\n\r\n');
+    const r = req(
+      'GET / HTTP/1.1\r\nX-A:  1 \r\nx-a: 2\r\nAccept:\t*/*\r\nX-B: \t3\r\nX-C: 4\t\r\nX-D: \r\nX-E:5\r\nX-F:\r\n\r\n',
+    );
     assert.ok(r && !r.error);
-    assert.deepEqual(r.head.headers, ['x-a', '1', 'x-a', '2', 'accept', '*/*']);
+    assert.deepEqual(r.head.headers, [
+      ...['x-a', '1', 'x-a', '2', 'accept', '*/*', 'x-b', '3', 'x-c', '4'],
+      ...['x-d', '', 'x-e', '5', 'x-f', ''],
+    ]);
   });
 
   it('needs more bytes until the blank line', () => {
@@ -94,6 +100,8 @@ describe('HTTP/1.1 request heads', () => {
     ['bare LF line end', 'GET / HTTP/1.1\nHost: a\n\n', 400],
     ['bare CR in a value', 'GET / HTTP/1.1\r\nX: a\rb\r\n\r\n', 400],
     ['NUL in a value', 'GET / HTTP/1.1\r\nX: a\x00b\r\n\r\n', 400],
+    ['DEL in the last value', 'GET / HTTP/1.1\r\nA: 1\r\nX: a\x7fb\r\n\r\n', 400],
+    ['vertical tab in a value', 'GET / HTTP/1.1\r\nX: a\x0bb\r\nB: 2\r\n\r\n', 400],
     ['invalid name char', 'GET / HTTP/1.1\r\nX(y): a\r\n\r\n', 400],
     ['no colon', 'GET / HTTP/1.1\r\nHost\r\n\r\n', 400],
     ['bad method', 'G\x01T / HTTP/1.1\r\n\r\n', 400],
@@ -150,6 +158,8 @@ describe('HTTP/1.1 response heads', () => {
     ['bad status code', 'HTTP/1.1 2000 OK\r\n\r\n'],
     ['not HTTP', 'SSH-2.0-OpenSSH\r\n\r\n'],
     ['header without colon', 'HTTP/1.1 200 OK\r\nbroken\r\n\r\n'],
+    ['control character in the reason', 'HTTP/1.1 200 O\x01K\r\nA: b\r\n\r\n'],
+    ['control character in a value', 'HTTP/1.1 200 OK\r\nA: b\x1bc\r\n\r\n'],
   ]) {
     it(`rejects: ${name}`, () => {
       const r = res(input as string);
@@ -173,6 +183,43 @@ function decodeAll(
   }
   return { data, end: -1, rest: '' };
 }
+
+describe('HTTP/1.1 header serialisation', () => {
+  const skip = new Set(['connection']);
+  it('writes fields in order, lists as repeated fields, skipping the caller-owned ones', () => {
+    assert.equal(
+      fieldLines({ a: '1', connection: 'close', 'set-cookie': ['x=1', 'y=2'], n: 5 }, skip),
+      'a: 1\r\nset-cookie: x=1\r\nset-cookie: y=2\r\nn: 5\r\n',
+    );
+    assert.equal(fieldLines({}, skip), '');
+    assert.equal(
+      fieldLines({ tab: 'a\tb', latin1: 'caf\u00e9' }, skip),
+      'tab: a\tb\r\nlatin1: caf\u00e9\r\n',
+    );
+  });
+
+  // A value that could end its line would let config or an upstream write
+  // fields (or a whole message) of its own: response splitting, smuggling.
+  const bad: [string, Record<string, string | string[]>, RegExp][] = [
+    ['CRLF injection', { ok: 'x', evil: 'a\r\nx-injected: 1' }, /header evil/],
+    ['bare LF', { evil: 'a\nb' }, /header evil/],
+    ['bare CR', { evil: 'a\rb' }, /header evil/],
+    ['NUL', { evil: 'a\u0000b' }, /header evil/],
+    ['DEL', { evil: 'a\u007fb' }, /header evil/],
+    ['beyond latin1', { evil: 'a\u0100b' }, /header evil/],
+    ['CRLF in one list item', { ok: 'x', evil: ['fine', 'a\r\nb'] }, /header evil/],
+    ['name with a space', { 'bad name': 'x' }, /invalid header name/],
+    ['name with a colon', { 'x:y': 'x' }, /invalid header name/],
+  ];
+  for (const [name, headers, message] of bad) {
+    it(`refuses ${name}`, () => {
+      assert.throws(
+        () => fieldLines(headers, skip),
+        (err: unknown) => err instanceof HeaderValueError && message.test(err.message),
+      );
+    });
+  }
+});
 
 describe('HTTP/1.1 body framing', () => {
   it('length: stops at the length and leaves the next message', () => {

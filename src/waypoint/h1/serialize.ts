@@ -30,25 +30,61 @@ export class HeaderValueError extends Error {
   override readonly name = 'HeaderValueError';
 }
 
-function field(name: string, value: string): string {
+/** Names already checked; the same few repeat on every message (bounded). */
+const validNames = new Set<string>();
+
+function checkName(name: string): void {
+  if (validNames.has(name)) return;
   if (!TOKEN.test(name)) throw new HeaderValueError(`invalid header name ${JSON.stringify(name)}`);
-  if (BAD_VALUE.test(value)) throw new HeaderValueError(`invalid value for header ${name}`);
-  return `${name}: ${value}\r\n`;
+  if (validNames.size < 1024) validNames.add(name);
+}
+
+/** Controls other than HTAB, CR and LF, and anything beyond latin1. */
+const BAD_CHAR = /[^\t\r\n\x20-\x7e\x80-\xff]/;
+
+/** Occurrences of the character `c` in `s`. */
+function count(s: string, c: string): number {
+  let n = 0;
+  for (let i = s.indexOf(c); i >= 0; i = s.indexOf(c, i + 1)) n++;
+  return n;
 }
 
 /**
  * Header lines for `headers`, skipping `skip` (lowercase names the caller
- * writes itself, e.g. framing and connection fields).
+ * writes itself, e.g. framing and connection fields). Values are checked
+ * once over the whole block rather than one regex per field: `lines` fields
+ * must add exactly `lines` CRs and LFs, so a value carrying either shows up
+ * as a surplus; only then are the fields checked one by one, to name it.
  */
 export function fieldLines(headers: OutgoingHttpHeaders, skip: ReadonlySet<string>): string {
   let out = '';
+  let lines = 0;
   for (const name in headers) {
     const v = headers[name];
     if (v === undefined || skip.has(name)) continue;
-    if (Array.isArray(v)) for (const one of v) out += field(name, one);
-    else out += field(name, typeof v === 'string' ? v : String(v));
+    checkName(name);
+    if (Array.isArray(v)) {
+      for (const one of v) out += `${name}: ${one}\r\n`;
+      lines += v.length;
+    } else {
+      out += `${name}: ${typeof v === 'string' ? v : String(v)}\r\n`;
+      lines += 1;
+    }
   }
+  if (lines > 0 && (BAD_CHAR.test(out) || count(out, '\n') !== lines || count(out, '\r') !== lines))
+    throw badField(headers, skip);
   return out;
+}
+
+/** The error naming the first field that cannot be written. */
+function badField(headers: OutgoingHttpHeaders, skip: ReadonlySet<string>): HeaderValueError {
+  for (const name in headers) {
+    const v = headers[name];
+    if (v === undefined || skip.has(name)) continue;
+    for (const one of Array.isArray(v) ? v : [String(v)])
+      if (BAD_VALUE.test(one)) return new HeaderValueError(`invalid value for header ${name}`);
+  }
+  return new HeaderValueError('invalid header value');
 }
 
 export function statusLine(status: number): string {
