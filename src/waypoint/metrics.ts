@@ -278,11 +278,17 @@ export function nextTraceparent(incoming: string | undefined): {
   sampled: boolean;
 } {
   const m = incoming ? TRACEPARENT.exec(incoming.trim()) : null;
-  const traceId = m?.[1] && m[1] !== ZERO_TRACE ? m[1] : randomHex(16);
-  const flags = m?.[3] ?? '01';
+  if (m === null || !m[1] || m[1] === ZERO_TRACE) {
+    // A new trace: its id and this hop's parent id from one random draw.
+    const hex = randomHex(24);
+    const traceId = hex.slice(0, 32);
+    return { traceparent: `00-${traceId}-${hex.slice(32)}-01`, traceId, sampled: false };
+  }
+  const traceId = m[1];
+  const flags = m[3] ?? '01';
   return {
     traceparent: `00-${traceId}-${randomHex(8)}-${flags}`,
     traceId,
-    sampled: m !== null && (Number.parseInt(flags, 16) & 1) === 1,
+    sampled: (Number.parseInt(flags, 16) & 1) === 1,
   };
 }
