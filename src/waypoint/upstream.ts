@@ -103,6 +103,9 @@ export interface UpstreamPoolOptions {
 /** Dial deadline when the attempt has no timeout of its own, ms (ztunnel's). */
 const CONNECT_TIMEOUT_MS = 10_000;
 
+/** Pool keys per endpoint object and target port (UpstreamPool.key). */
+const poolKeys = new WeakMap<EndpointInfo, Map<number, string>>();
+
 /** Errors from the connector (not from the exchange), so they classify as connect-failure. */
 const connectErrors = new WeakSet<object>();
 
@@ -134,7 +137,19 @@ export class UpstreamPool {
   }
 
   static key(t: UpstreamTarget): string {
-    return `${t.endpoint.uid}|${t.endpoint.address}|${t.port}`;
+    // Endpoints are config objects, replaced (not changed) on updates: the
+    // key is built once per endpoint and port instead of on every request.
+    let byPort = poolKeys.get(t.endpoint);
+    if (byPort === undefined) {
+      byPort = new Map();
+      poolKeys.set(t.endpoint, byPort);
+    }
+    let key = byPort.get(t.port);
+    if (key === undefined) {
+      key = `${t.endpoint.uid}|${t.endpoint.address}|${t.port}`;
+      byPort.set(t.port, key);
+    }
+    return key;
   }
 
   /**
