@@ -280,6 +280,37 @@ describe('waypoint engine (real sockets)', () => {
     assert.ok(conns >= 2, 'connections the app closed were replaced');
   });
 
+  it('a request that meets a keep-alive connection the app just closed is replayed once on a fresh one', async (t) => {
+    // The race in the wild: the app closes an idle connection just as the
+    // waypoint reuses it. Here deterministically: each connection answers
+    // its first request and is cut (no answer) on its second.
+    let conns = 0;
+    let cut = 0;
+    const s = createTcpServer((sock) => {
+      conns++;
+      let served = 0;
+      sock.on('data', () => {
+        if (served++ === 0) sock.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok');
+        else {
+          cut++;
+          sock.destroy();
+        }
+      });
+      sock.on('error', () => {});
+    });
+    const port = await listen(t, s);
+    const w = await waypoint(t, { ports: [{ port: 80, name: 'http' }] }, [
+      endpoints('catalog', [port]),
+    ]);
+    for (let i = 0; i < 4; i++) {
+      const r = await w.get('/a');
+      assert.equal(r.status, 200, `request ${i}: ${r.body}`);
+      assert.equal(r.body, 'ok');
+    }
+    assert.equal(cut, 3, 'requests 2–4 each met a connection the app cut');
+    assert.equal(conns, 4, 'each was replayed on a fresh connection');
+  });
+
   it('retries a failing endpoint and succeeds', async (t) => {
     const bad = await upstream(t, reply('bad', 503));
     const good = await upstream(t, reply('good'));

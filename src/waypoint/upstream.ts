@@ -217,32 +217,20 @@ export class UpstreamPool {
   }
 }
 
-/** Sends one attempt. `signal` aborts it (per-try or request timeout). */
-export async function sendAttempt(
+/**
+ * Sends one attempt. `signal` aborts it (per-try or request timeout).
+ * HTTP/1.1 resolves with the exchange's own promise (h1/client.ts), which
+ * also replays a request that met a stale keep-alive connection.
+ */
+export function sendAttempt(
   pool: UpstreamPool,
   target: UpstreamTarget,
   req: UpstreamRequest,
   signal: CancelSignal | undefined,
 ): Promise<AttemptResult> {
-  if (signal?.aborted) return { kind: 'failed', outcome: { kind: 'timeout' } };
+  if (signal?.aborted) return Promise.resolve({ kind: 'failed', outcome: { kind: 'timeout' } });
   if (req.protocol === 'h2') return sendH2(pool, target, req, signal);
-  const key = UpstreamPool.key(target);
-  const dial = (s: CancelSignal | undefined) => pool.dial(target, s);
-  let r = await pool.h1.send(key, dial, req, signal);
-  // A keep-alive connection the app closed while idle fails before any
-  // response; a replayable request goes once more on a fresh connection.
-  if (
-    !r.ok &&
-    r.reused &&
-    r.failure.kind === 'reset' &&
-    Buffer.isBuffer(req.body) &&
-    !signal?.aborted
-  )
-    r = await pool.h1.send(key, dial, req, signal, true);
-  if (r.ok) return { kind: 'response', res: r.res, abort: r.abort };
-  const f = r.failure;
-  if (f.kind === 'timeout') return { kind: 'failed', outcome: { kind: 'timeout' } };
-  return failure(signal, 'error' in f ? f.error : undefined, f.kind === 'protocol-error');
+  return pool.h1.send(UpstreamPool.key(target), (s) => pool.dial(target, s), req, signal);
 }
 
 function failure(

@@ -16,7 +16,7 @@ import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import { constants as h2 } from 'node:http2';
 import type { Duplex, Readable } from 'node:stream';
 import type { CancelSignal } from '../cancel.js';
-import type { BodySink, ResponseBody } from '../upstream.js';
+import type { AttemptResult, BodySink, ResponseBody } from '../upstream.js';
 import {
   type BodyDecoder,
   BodyFramingError,
@@ -51,18 +51,16 @@ export interface H1Response {
   readonly body: ResponseBody;
 }
 
-/** Why an exchange produced no response. */
-export type H1Failure =
-  | { readonly kind: 'connect-failure'; readonly error: unknown }
-  /** The connection closed or reset before a complete response head. */
-  | { readonly kind: 'reset'; readonly error?: unknown }
-  /** The response was not valid HTTP/1.1. */
-  | { readonly kind: 'protocol-error'; readonly error: unknown }
-  | { readonly kind: 'timeout' };
-
-export type H1Result =
-  | { readonly ok: true; readonly res: H1Response; readonly abort: () => void }
-  | { readonly ok: false; readonly failure: H1Failure; readonly reused: boolean };
+/**
+ * An exchange's result, in the upstream attempt's own terms, so an attempt
+ * resolves with the exchange's promise itself: no extra promise hop between
+ * a response head arriving and the waypoint answering. Failures: the
+ * connection could not be had (connect-failure), closed or reset before a
+ * complete response head (reset), the response was not valid HTTP/1.1
+ * (protocol-error), or the attempt's signal aborted (timeout).
+ */
+export type H1Result = AttemptResult;
+type FailureKind = Extract<AttemptResult, { kind: 'failed' }>['outcome']['kind'];
 
 const OWN_FIELDS: ReadonlySet<string> = new Set([
   'content-length',
@@ -102,6 +100,10 @@ export class H1Pool {
    * Sends one request on a pooled connection to `key` (opened with `dial`
    * when none is idle) and resolves when the response head arrived.
    * `fresh` skips idle connections (the retry after a stale one).
+   *
+   * A request that fails on a reused connection before any response (the
+   * app closed it while idle) is sent once more on a fresh connection when
+   * its body is replayable, so keep-alive never surfaces as a spurious 503.
    */
   send(
     key: string,
@@ -115,7 +117,7 @@ export class H1Pool {
       const idle = this.entries.get(key)?.idle;
       let c = idle?.pop();
       while (c && !c.usable) c = idle?.pop();
-      if (c) return c.exchange(req, signal, true);
+      if (c) return c.exchange(req, signal, true, this.replay(key, dial, req, signal));
     }
     return this.sendNew(key, dial, req, signal, fresh);
   }
@@ -132,10 +134,26 @@ export class H1Pool {
     try {
       ({ conn, reused } = await this.acquire(key, dial, signal, fresh));
     } catch (error) {
-      if (signal?.aborted) return { ok: false, failure: { kind: 'timeout' }, reused: false };
-      return { ok: false, failure: { kind: 'connect-failure', error }, reused: false };
+      const kind = signal?.aborted ? 'timeout' : 'connect-failure';
+      return { kind: 'failed', outcome: { kind }, error };
     }
-    return conn.exchange(req, signal, reused);
+    return conn.exchange(
+      req,
+      signal,
+      reused,
+      reused ? this.replay(key, dial, req, signal) : undefined,
+    );
+  }
+
+  /** The send once more on a fresh connection, for a replayable request. */
+  private replay(
+    key: string,
+    dial: (signal: CancelSignal | undefined) => Promise<Duplex>,
+    req: H1Request,
+    signal: CancelSignal | undefined,
+  ): (() => Promise<H1Result>) | undefined {
+    if (!Buffer.isBuffer(req.body)) return undefined;
+    return () => this.sendNew(key, dial, req, signal, true);
   }
 
   private entry(key: string): Entry {
@@ -283,6 +301,8 @@ class Connection implements ResponseBody {
   private phase = Phase.Idle;
   private buf: Buffer | undefined;
   private settle: Settle | undefined;
+  /** Set on a reused connection with a replayable request (H1Pool.send). */
+  private replay: (() => Promise<H1Result>) | undefined;
   private reused = false;
   private method = 'GET';
   private requestClose = false;
@@ -296,7 +316,7 @@ class Connection implements ResponseBody {
   private paused = false;
   private signal: CancelSignal | undefined;
   private readonly onAbort = (): void => {
-    this.fail({ kind: 'timeout' });
+    this.fail('timeout');
   };
   private earlyBytes = 0;
   private readonly deliver = (d: Buffer): void => {
@@ -328,11 +348,17 @@ class Connection implements ResponseBody {
     return this.phase === Phase.Idle && !this.stream.destroyed;
   }
 
-  exchange(req: H1Request, signal: CancelSignal | undefined, reused: boolean): Promise<H1Result> {
+  exchange(
+    req: H1Request,
+    signal: CancelSignal | undefined,
+    reused: boolean,
+    replay?: () => Promise<H1Result>,
+  ): Promise<H1Result> {
     return new Promise<H1Result>((resolve) => {
       this.phase = Phase.Head;
       this.reused = reused;
       this.settle = resolve;
+      this.replay = replay;
       this.method = req.method;
       this.requestClose = false;
       this.requestSent = false;
@@ -344,7 +370,7 @@ class Connection implements ResponseBody {
       this.buf = undefined;
       this.signal = signal;
       if (signal?.aborted) {
-        this.fail({ kind: 'timeout' });
+        this.fail('timeout');
         return;
       }
       signal?.addEventListener('abort', this.onAbort, { once: true });
@@ -400,7 +426,7 @@ class Connection implements ResponseBody {
     const r = parseResponseHead(buf, this.limits);
     if (r === undefined) return;
     if (r.error) {
-      this.fail({ kind: 'protocol-error', error: new Error(r.reason) });
+      this.fail('protocol-error', new Error(r.reason));
       return;
     }
     const head = r.head;
@@ -409,10 +435,7 @@ class Connection implements ResponseBody {
     if (head.status < 200) {
       // 100 Continue / 103 Early Hints: the final response follows.
       if (head.status === 101) {
-        this.fail({
-          kind: 'protocol-error',
-          error: new Error('unexpected 101 Switching Protocols'),
-        });
+        this.fail('protocol-error', new Error('unexpected 101 Switching Protocols'));
         return;
       }
       if (rest) {
@@ -427,8 +450,9 @@ class Connection implements ResponseBody {
     this.phase = Phase.Body;
     const settle = this.settle;
     this.settle = undefined;
+    this.replay = undefined;
     settle?.({
-      ok: true,
+      kind: 'response',
       res: { statusCode: head.status, headers: headerObject(head.headers, HOP_BY_HOP), body: this },
       abort: () => this.destroy(),
     });
@@ -539,8 +563,13 @@ class Connection implements ResponseBody {
     this.signal?.removeEventListener('abort', this.onAbort);
     if (phase === Phase.Head) {
       const settle = this.settle;
+      const replay = this.replay;
       this.settle = undefined;
-      settle?.({ ok: false, failure: { kind: 'reset', error: err }, reused: this.reused });
+      this.replay = undefined;
+      const aborted = this.signal?.aborted === true;
+      if (settle && replay && this.reused && !aborted) void replay().then(settle);
+      else
+        settle?.({ kind: 'failed', outcome: { kind: aborted ? 'timeout' : 'reset' }, error: err });
     } else if (phase === Phase.Body) {
       const sink = this.sink;
       this.sink = undefined;
@@ -550,11 +579,12 @@ class Connection implements ResponseBody {
     if (!this.stream.destroyed) abortStream(this.stream);
   }
 
-  private fail(failure: H1Failure): void {
+  private fail(kind: FailureKind, error?: unknown): void {
     const settle = this.settle;
     this.settle = undefined;
-    if (settle) settle({ ok: false, failure, reused: this.reused });
-    else if (this.sink) this.sink.error(new Error(failure.kind));
+    this.replay = undefined;
+    if (settle) settle({ kind: 'failed', outcome: { kind }, error });
+    else if (this.sink) this.sink.error(new Error(kind));
     this.destroy();
   }
 
