@@ -8,6 +8,9 @@
 //
 //   node --import tsx bench/waypoint.ts [--seconds 10] [--rps 1000] [--connections 10] [--rounds 3] [--dist] [--prof DIR]
 //     [--root BUILD_DIR]   a compiled build other than dist/ (A/B comparisons)
+//     [--node-load]        ambit's own Node load generator even when fortio is built
+// The open-loop phase uses fortio when scripts/build-fortio.sh has built it
+// (bench/.tools/fortio, or FORTIO=path), as Istio's benchmarks do.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
@@ -15,6 +18,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PROXY_NODE_FLAGS } from '../src/config/node-flags.js';
+import { fortioLoad, fortioPath } from './lib/fortio.js';
 import { closedLoopLoad, keepAliveLoad, type LoadResult } from './lib/load.js';
 
 const arg = (name: string, d: number) => {
@@ -61,7 +65,10 @@ interface Row {
   rssMb?: number;
 }
 
-const REQUEST = 'GET /items HTTP/1.1\r\nHost: backend.bench.svc.cluster.local\r\n\r\n';
+const HOST = 'backend.bench.svc.cluster.local';
+const REQUEST = `GET /items HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`;
+/** fortio for the open-loop phase when built (scripts/build-fortio.sh); `--node-load` forces ambit's own. */
+const FORTIO = process.argv.includes('--node-load') ? undefined : fortioPath();
 
 function connector(port: number): () => Promise<net.Socket> {
   return () =>
@@ -73,14 +80,23 @@ function connector(port: number): () => Promise<net.Socket> {
 async function measure(name: string, port: number, pid: number | undefined): Promise<Row> {
   const seconds = arg('seconds', 10);
   const rps = arg('rps', 1000);
+  const connections = arg('connections', 10);
   const c0 = pid ? cpuMs(pid) : 0;
-  const result = await keepAliveLoad(connector(port), {
-    rps,
-    connections: arg('connections', 10),
-    durationMs: seconds * 1000,
-    warmupMs: 1000,
-    request: REQUEST,
-  });
+  const result = FORTIO
+    ? await fortioLoad(FORTIO, port, {
+        rps,
+        connections,
+        durationMs: seconds * 1000,
+        host: HOST,
+        path: '/items',
+      })
+    : await keepAliveLoad(connector(port), {
+        rps,
+        connections,
+        durationMs: seconds * 1000,
+        warmupMs: 1000,
+        request: REQUEST,
+      });
   if (!pid) return { name, result };
   const cpu = cpuMs(pid) - c0;
   return {
@@ -174,6 +190,16 @@ async function main(): Promise<void> {
       { name: 'node tcp relay (floor)', port: rport, pid: relay.pid },
       { name: 'ambit waypoint engine', port: wport, pid: wp.pid },
     ];
+    console.error(
+      `open-loop load: ${FORTIO ? `fortio (${FORTIO})` : 'ambit bench/lib/load.ts (no fortio: scripts/build-fortio.sh)'}`,
+    );
+    // Warm every arm (JIT, pools) before anything is measured.
+    for (const a of arms)
+      await closedLoopLoad(connector(a.port), {
+        connections: 10,
+        durationMs: 1000,
+        request: REQUEST,
+      });
     // Rounds interleave the arms, so drift on a shared box hits all alike.
     const rounds = arg('rounds', 3);
     const per = new Map<string, Row[]>();
@@ -223,6 +249,7 @@ async function main(): Promise<void> {
       console.log(
         JSON.stringify({
           rounds,
+          load: FORTIO ? 'fortio' : 'node',
           addedP90Ratio:
             h.addedP90Ms > 0 ? Math.round((w.addedP90Ms / h.addedP90Ms) * 100) / 100 : null,
           cpuRatio: h.cpuMsPer1000
