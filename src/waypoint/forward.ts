@@ -26,7 +26,13 @@ import {
 import { matchRoute, pickBackend } from './router.js';
 import type { Runtime } from './runtime.js';
 import { endSpan, startSpan } from './tracing.js';
-import type { CompiledRoute, RouteFilter, ServiceConfig, ServiceKey } from './types.js';
+import type {
+  CompiledRoute,
+  EndpointInfo,
+  RouteFilter,
+  ServiceConfig,
+  ServiceKey,
+} from './types.js';
 import {
   sendAttempt,
   type UpstreamProtocol,
@@ -256,6 +262,23 @@ export async function forward(
   }
 }
 
+/** "address:port" per endpoint object and service port, for the access log (built once). */
+const upstreamAddresses = new WeakMap<EndpointInfo, Map<number, string>>();
+
+function upstreamAddress(ep: EndpointInfo, servicePort: number): string {
+  let byPort = upstreamAddresses.get(ep);
+  if (byPort === undefined) {
+    byPort = new Map();
+    upstreamAddresses.set(ep, byPort);
+  }
+  let a = byPort.get(servicePort);
+  if (a === undefined) {
+    a = `${ep.address}:${ep.ports.get(servicePort) ?? servicePort}`;
+    byPort.set(servicePort, a);
+  }
+  return a;
+}
+
 function splitOnce(s: string, sep: string): [string, string] {
   const i = s.indexOf(sep);
   return i < 0 ? [s, ''] : [s.slice(0, i), s.slice(i + 1)];
@@ -435,7 +458,7 @@ async function send(
       rt.active.set(ep.uid, Math.max(0, (rt.active.get(ep.uid) ?? 1) - 1));
       lease.lease.release();
     };
-    ex.upstream = `${ep.address}:${ep.ports.get(target.port) ?? target.port}`;
+    ex.upstream = upstreamAddress(ep, target.port);
     ex.destinationPrincipal = ep.identity || undefined;
     const result = await sendAttempt(
       rt.pool,

@@ -80,8 +80,16 @@ function badValue(name: string): HeaderValueError {
   return new HeaderValueError(`invalid value for header ${name}`);
 }
 
+const statusLines = new Map<number, string>();
+
+/** `HTTP/1.1 <status> <reason>` and its CRLF; built once per status code. */
 export function statusLine(status: number): string {
-  return `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Unknown'}\r\n`;
+  let line = statusLines.get(status);
+  if (line === undefined) {
+    line = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Unknown'}\r\n`;
+    if (statusLines.size < 1000) statusLines.set(status, line);
+  }
+  return line;
 }
 
 /** `head` (latin1) followed by `body`, as one Buffer. */

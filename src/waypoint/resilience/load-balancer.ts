@@ -23,11 +23,14 @@ function localityScore(e: Locality, self: Locality): number {
   return 3;
 }
 
+/** Healthy, and serving `port` (a workload-addressed endpoint serves every port). */
+function servesPort(e: EndpointInfo, port: number): boolean {
+  return e.healthy && (e.allPorts === true || e.ports.has(port));
+}
+
 /** Endpoints eligible for `port`, narrowed to the best locality present. */
 export function eligible(endpoints: readonly EndpointInfo[], o: PickOptions): EndpointInfo[] {
-  const ok = endpoints.filter(
-    (e) => e.healthy && (e.allPorts === true || e.ports.has(o.port)) && !o.isEjected(e),
-  );
+  const ok = endpoints.filter((e) => servesPort(e, o.port) && !o.isEjected(e));
   if (!o.locality || ok.length === 0) return ok;
   const self = o.locality;
   const best = Math.max(...ok.map((e) => localityScore(e.locality, self)));
@@ -39,6 +42,11 @@ export class LoadBalancer {
 
   /** Picks an endpoint of service `key`, or undefined when none is eligible (503, flag UH). */
   pick(key: string, endpoints: readonly EndpointInfo[], o: PickOptions): EndpointInfo | undefined {
+    // One endpoint (the common single-replica backend): no candidate list.
+    if (endpoints.length === 1) {
+      const only = endpoints[0] as EndpointInfo;
+      return servesPort(only, o.port) && !o.isEjected(only) ? only : undefined;
+    }
     const list = eligible(endpoints, o);
     if (list.length === 0) return undefined;
     if (list.length === 1) return list[0];

@@ -198,5 +198,19 @@ describe('waypoint resilience', () => {
       random: () => seq[r++ % 2] ?? 0,
     });
     assert.equal(least?.uid, 'd');
+    // A single endpoint takes the same rules without a candidate list.
+    for (const [name, one, o, want] of [
+      ['healthy', ep('a'), base, 'a'],
+      ['unhealthy', ep('b', false), base, undefined],
+      ['ejected', ep('c'), base, undefined],
+      ['port not served', ep('a'), { ...base, port: 81 }, undefined],
+      [
+        'other locality only',
+        ep('d', true, 'z2'),
+        { ...base, locality: { region: 'r', zone: 'z1', subzone: '' } },
+        'd',
+      ],
+    ] as const)
+      assert.equal(lb.pick('one', [one], o)?.uid, want, name);
   });
 });
