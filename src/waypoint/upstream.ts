@@ -103,8 +103,31 @@ export interface UpstreamPoolOptions {
 /** Dial deadline when the attempt has no timeout of its own, ms (ztunnel's). */
 const CONNECT_TIMEOUT_MS = 10_000;
 
-/** Pool keys per endpoint object and target port (UpstreamPool.key). */
-const poolKeys = new WeakMap<EndpointInfo, Map<number, string>>();
+/**
+ * A string derived from an endpoint and a port, built once per pair rather
+ * than on every request: endpoints are config objects, replaced (never
+ * changed) by updates, so the cache follows them out of memory.
+ */
+export function perEndpointPort(
+  build: (ep: EndpointInfo, port: number) => string,
+): (ep: EndpointInfo, port: number) => string {
+  const cache = new WeakMap<EndpointInfo, Map<number, string>>();
+  return (ep, port) => {
+    let byPort = cache.get(ep);
+    if (byPort === undefined) {
+      byPort = new Map();
+      cache.set(ep, byPort);
+    }
+    let s = byPort.get(port);
+    if (s === undefined) {
+      s = build(ep, port);
+      byPort.set(port, s);
+    }
+    return s;
+  };
+}
+
+const poolKey = perEndpointPort((ep, port) => `${ep.uid}|${ep.address}|${port}`);
 
 /** Errors from the connector (not from the exchange), so they classify as connect-failure. */
 const connectErrors = new WeakSet<object>();
@@ -137,19 +160,7 @@ export class UpstreamPool {
   }
 
   static key(t: UpstreamTarget): string {
-    // Endpoints are config objects, replaced (not changed) on updates: the
-    // key is built once per endpoint and port instead of on every request.
-    let byPort = poolKeys.get(t.endpoint);
-    if (byPort === undefined) {
-      byPort = new Map();
-      poolKeys.set(t.endpoint, byPort);
-    }
-    let key = byPort.get(t.port);
-    if (key === undefined) {
-      key = `${t.endpoint.uid}|${t.endpoint.address}|${t.port}`;
-      byPort.set(t.port, key);
-    }
-    return key;
+    return poolKey(t.endpoint, t.port);
   }
 
   /**
