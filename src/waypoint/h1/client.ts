@@ -117,7 +117,7 @@ export class H1Pool {
       const idle = this.entries.get(key)?.idle;
       let c = idle?.pop();
       while (c && !c.usable) c = idle?.pop();
-      if (c) return c.exchange(req, signal, true, this.replay(key, dial, req, signal));
+      if (c) return c.exchange(req, signal, this.replay(key, dial, req, signal));
     }
     return this.sendNew(key, dial, req, signal, fresh);
   }
@@ -137,12 +137,7 @@ export class H1Pool {
       const kind = signal?.aborted ? 'timeout' : 'connect-failure';
       return { kind: 'failed', outcome: { kind }, error };
     }
-    return conn.exchange(
-      req,
-      signal,
-      reused,
-      reused ? this.replay(key, dial, req, signal) : undefined,
-    );
+    return conn.exchange(req, signal, reused ? this.replay(key, dial, req, signal) : undefined);
   }
 
   /** The send once more on a fresh connection, for a replayable request. */
@@ -303,7 +298,6 @@ class Connection implements ResponseBody {
   private settle: Settle | undefined;
   /** Set on a reused connection with a replayable request (H1Pool.send). */
   private replay: (() => Promise<H1Result>) | undefined;
-  private reused = false;
   private method = 'GET';
   private requestClose = false;
   private requestSent = false;
@@ -348,15 +342,18 @@ class Connection implements ResponseBody {
     return this.phase === Phase.Idle && !this.stream.destroyed;
   }
 
+  /**
+   * Sends `req` and resolves with the response head. `replay`, given for a
+   * reused connection, sends the request again on a fresh one if this
+   * connection turns out closed before any response.
+   */
   exchange(
     req: H1Request,
     signal: CancelSignal | undefined,
-    reused: boolean,
-    replay?: () => Promise<H1Result>,
+    replay: (() => Promise<H1Result>) | undefined,
   ): Promise<H1Result> {
     return new Promise<H1Result>((resolve) => {
       this.phase = Phase.Head;
-      this.reused = reused;
       this.settle = resolve;
       this.replay = replay;
       this.method = req.method;
@@ -567,7 +564,7 @@ class Connection implements ResponseBody {
       this.settle = undefined;
       this.replay = undefined;
       const aborted = this.signal?.aborted === true;
-      if (settle && replay && this.reused && !aborted) void replay().then(settle);
+      if (settle && replay && !aborted) void replay().then(settle);
       else
         settle?.({ kind: 'failed', outcome: { kind: aborted ? 'timeout' : 'reset' }, error: err });
     } else if (phase === Phase.Body) {
