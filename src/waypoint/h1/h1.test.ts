@@ -67,6 +67,10 @@ describe('HTTP/1.1 request heads', () => {
       ...['x-a', '1', 'x-a', '2', 'accept', '*/*', 'x-b', '3', 'x-c', '4'],
       ...['x-d', '', 'x-e', '5', 'x-f', ''],
     ]);
+    // An obs-text NBSP is part of the value, not OWS.
+    const nb = req('GET / HTTP/1.1\r\nX: \xa0a\xa0\r\n\r\n');
+    assert.ok(nb && !nb.error);
+    assert.deepEqual(nb.head.headers, ['x', '\xa0a\xa0']);
   });
 
   it('needs more bytes until the blank line', () => {
@@ -102,6 +106,9 @@ describe('HTTP/1.1 request heads', () => {
     ['NUL in a value', 'GET / HTTP/1.1\r\nX: a\x00b\r\n\r\n', 400],
     ['DEL in the last value', 'GET / HTTP/1.1\r\nA: 1\r\nX: a\x7fb\r\n\r\n', 400],
     ['vertical tab in a value', 'GET / HTTP/1.1\r\nX: a\x0bb\r\nB: 2\r\n\r\n', 400],
+    // Only SP and HTAB are OWS: other whitespace is not trimmed away but refused.
+    ['vertical tab before a value', 'GET / HTTP/1.1\r\nX: \x0bab\r\n\r\n', 400],
+    ['form feed after a value', 'GET / HTTP/1.1\r\nX: ab\x0c\r\n\r\n', 400],
     ['invalid name char', 'GET / HTTP/1.1\r\nX(y): a\r\n\r\n', 400],
     ['no colon', 'GET / HTTP/1.1\r\nHost\r\n\r\n', 400],
     ['bad method', 'G\x01T / HTTP/1.1\r\n\r\n', 400],

@@ -175,6 +175,23 @@ interface Fields {
   expect: string | undefined;
 }
 
+/**
+ * The value between `from` and `to` without its OWS: spaces and tabs only
+ * (RFC 9110 §5.5), not everything String.trim() strips (a vertical tab stays
+ * and is refused; an obs-text NBSP stays part of the value).
+ */
+function fieldValueAt(text: string, from: number, to: number): string {
+  let a = from;
+  let b = to;
+  while (a < b && isOws(text.charCodeAt(a))) a++;
+  while (b > a && isOws(text.charCodeAt(b - 1))) b--;
+  return text.slice(a, b);
+}
+
+function isOws(c: number): boolean {
+  return c === 32 || c === 9;
+}
+
 /** The field lines of `text` (a head without its blank line), after the start line. */
 function parseFields(text: string, startLineLength: number): Fields | HeadError {
   const headers: HeaderList = [];
@@ -192,19 +209,7 @@ function parseFields(text: string, startLineLength: number): Fields | HeadError 
     if (colon <= pos || colon > eol) return fail(400, 'malformed header field');
     const name = fieldName(text.slice(pos, colon));
     if (name === undefined) return fail(400, 'invalid header field name');
-    // OWS around the value; the usual single space after the colon is
-    // skipped without trim()'s scan and copy.
-    const second = text.charCodeAt(colon + 2);
-    const last = text.charCodeAt(eol - 1);
-    const value =
-      text.charCodeAt(colon + 1) === 32 &&
-      eol > colon + 2 &&
-      second !== 32 &&
-      second !== 9 &&
-      last !== 32 &&
-      last !== 9
-        ? text.slice(colon + 2, eol)
-        : text.slice(colon + 1, eol).trim();
+    const value = fieldValueAt(text, colon + 1, eol);
     pos = eol + 2;
     if (!clean && BAD_VALUE.test(value)) return fail(400, 'invalid header field value');
     switch (name) {
