@@ -39,7 +39,6 @@ import {
 export interface Downstream {
   readonly method: string;
   readonly url: string;
-  readonly httpVersionMajor: number;
   /** The request body; undefined when the request has none. */
   readonly body: Readable | undefined;
   /**
@@ -56,7 +55,6 @@ export class ObjectDownstream implements Downstream {
   constructor(
     readonly method: string,
     readonly url: string,
-    readonly httpVersionMajor: number,
     private readonly headers: IncomingHttpHeaders,
     readonly body: Readable | undefined,
   ) {}
@@ -77,8 +75,6 @@ export class ObjectDownstream implements Downstream {
  * docs/performance.md "Fourth pass").
  */
 export class ListDownstream implements Downstream {
-  readonly httpVersionMajor = 1;
-
   constructor(
     readonly method: string,
     readonly url: string,

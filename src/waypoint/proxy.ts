@@ -237,7 +237,6 @@ export class WaypointProxy {
     const down = new ObjectDownstream(
       req.method ?? 'GET',
       req.url ?? '/',
-      2,
       req.headers,
       // A HEADERS frame with END_STREAM: no body to read.
       req.stream.endAfterHeaders ? undefined : (req as unknown as Readable),
