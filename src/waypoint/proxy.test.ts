@@ -698,6 +698,63 @@ describe('waypoint HTTP/1.1 wire behaviour (real sockets)', () => {
     assert.ok(out.endsWith('\r\n\r\nhello'), out);
   });
 
+  it('the app gets end-to-end fields only, with host, trace context and a request id', async (t) => {
+    const TRACE = '0af7651916cd43dd8448eb211c80319c';
+    const sent =
+      'POST /p?q=1 HTTP/1.1\r\nHost: catalog.shop.svc.cluster.local\r\nConnection: keep-alive, x-hop\r\n' +
+      'Keep-Alive: timeout=5\r\nTE: trailers\r\nUpgrade: h2c\r\nProxy-Connection: keep-alive\r\n' +
+      `traceparent: 00-${TRACE}-b7ad6b7169203331-01\r\nX-Request-Id: rid-1\r\n` +
+      'x-multi: a\r\nx-multi: b\r\nContent-Length: 3\r\n\r\nabc' +
+      'GET / HTTP/1.1\r\nhost: catalog.shop.svc.cluster.local\r\n\r\n';
+    // No route: the fields go up as lines from the parsed head. A route with
+    // a header filter: through the fields object. Both must agree.
+    for (const routes of [
+      [],
+      [
+        route({
+          filters: [
+            { kind: { case: 'requestHeaderModifier', value: { set: { 'x-filtered': 'yes' } } } },
+          ],
+          backends: [{ service: KEY('catalog'), port: 80, weight: 1 }],
+        }),
+      ],
+    ]) {
+      const seen: string[][] = [];
+      const up = await upstream(t, (req, res) => {
+        seen.push(req.rawHeaders);
+        reply('ok')(req, res);
+      });
+      const w = await waypoint(t, { routes }, [endpoints('catalog', [up.port])]);
+      const out = await exchange(t, w.port, sent);
+      assert.equal(out.match(/HTTP\/1\.1 200 /g)?.length, 2, out);
+      const [first, second] = seen.map((raw) => {
+        const fields: [string, string][] = [];
+        for (let i = 0; i < raw.length; i += 2)
+          fields.push([(raw[i] as string).toLowerCase(), raw[i + 1] as string]);
+        return fields;
+      });
+      const names = new Set((first ?? []).map(([n]) => n).filter((n) => n !== 'x-filtered'));
+      assert.deepEqual(
+        [...names].sort(),
+        ['content-length', 'host', 'traceparent', 'x-multi', 'x-request-id'],
+        'hop-by-hop fields are not forwarded',
+      );
+      const get = (f: [string, string][] | undefined, n: string) =>
+        (f ?? []).filter(([k]) => k === n).map(([, v]) => v);
+      assert.deepEqual(get(first, 'host'), ['catalog.shop.svc.cluster.local']);
+      assert.deepEqual(get(first, 'content-length'), ['3']);
+      assert.deepEqual(get(first, 'x-request-id'), ['rid-1']);
+      // As repeated lines or one joined line: the same field to the app.
+      assert.equal(get(first, 'x-multi').join(', '), 'a, b');
+      const [tp] = get(first, 'traceparent');
+      assert.match(tp ?? '', new RegExp(`^00-${TRACE}-[0-9a-f]{16}-01$`));
+      assert.notEqual(tp, `00-${TRACE}-b7ad6b7169203331-01`, 'this hop is a new parent');
+      assert.equal(get(second, 'x-request-id').length, 1, 'a request id is added');
+      assert.match(get(second, 'traceparent')[0] ?? '', /^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
+      assert.deepEqual(get(second, 'content-length'), []);
+    }
+  });
+
   it('request smuggling shapes get 400 and never reach the backend', async (t) => {
     const up = await upstream(t, reply('ok'));
     const w = await waypoint(t, {}, [endpoints('catalog', [up.port])]);
@@ -752,6 +809,74 @@ describe('waypoint HTTP/1.1 wire behaviour (real sockets)', () => {
       const r = await w.get('/');
       assert.equal(r.status, 200);
       assert.equal(r.body, 'helloworld');
+    }
+  });
+
+  it("the client gets the app's end-to-end response fields, framed by the waypoint", async (t) => {
+    // What the app sends per path: hop-by-hop fields, repeats, a length
+    // repeated as a list, a chunked body with a trailer.
+    const answers: Record<string, string> = {
+      '/len':
+        'HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\nX-App: 1\r\n' +
+        'Set-Cookie: a=1\r\nSet-Cookie: b=2\r\nContent-Length: 5, 5\r\n\r\nhello',
+      '/chunked':
+        'HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\nTrailer: x-t\r\nX-App: 2\r\n\r\n' +
+        '3\r\nabc\r\n0\r\nx-t: 1\r\n\r\n',
+    };
+    const raw = createTcpServer((sock) => {
+      let buf = '';
+      sock.on('data', (d: Buffer) => {
+        buf += d.toString('latin1');
+        let end = buf.indexOf('\r\n\r\n');
+        while (end >= 0) {
+          const path = buf.split(' ')[1] ?? '';
+          buf = buf.slice(end + 4);
+          sock.write(answers[path] ?? 'HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n');
+          end = buf.indexOf('\r\n\r\n');
+        }
+      });
+    });
+    const port = await listen(t, raw);
+    // No filter: the fields go down as lines. A response filter: through
+    // the fields object. Both must agree.
+    for (const routes of [
+      [],
+      [
+        route({
+          filters: [
+            { kind: { case: 'responseHeaderModifier', value: { set: { 'x-filtered': 'yes' } } } },
+          ],
+          backends: [{ service: KEY('catalog'), port: 80, weight: 1 }],
+        }),
+      ],
+    ]) {
+      const w = await waypoint(t, { routes }, [endpoints('catalog', [port])]);
+      const out = await exchange(
+        t,
+        w.port,
+        'GET /len HTTP/1.1\r\nhost: x\r\n\r\nGET /chunked HTTP/1.1\r\nhost: x\r\n\r\n',
+      );
+      const [first = '', second = ''] = out.split(/(?=HTTP\/1\.1 )/);
+      const fields = (msg: string) =>
+        msg
+          .slice(0, msg.indexOf('\r\n\r\n'))
+          .split('\r\n')
+          .slice(1)
+          .map((l) => l.toLowerCase())
+          // The client half-closed after its requests: the last answer says close.
+          .filter((l) => !l.startsWith('x-filtered') && l !== 'connection: close');
+      assert.match(first, /^HTTP\/1\.1 200 OK\r\n/);
+      assert.deepEqual(fields(first).sort(), [
+        'content-length: 5',
+        'set-cookie: a=1',
+        'set-cookie: b=2',
+        'x-app: 1',
+      ]);
+      assert.ok(first.endsWith('\r\n\r\nhello'), first);
+      assert.match(second, /^HTTP\/1\.1 201 Created\r\n/);
+      // Re-chunked by the waypoint; the trailer is not forwarded.
+      assert.deepEqual(fields(second).sort(), ['transfer-encoding: chunked', 'x-app: 2']);
+      assert.ok(second.endsWith('\r\n\r\n3\r\nabc\r\n0\r\n\r\n'), second);
     }
   });
 

@@ -28,15 +28,10 @@ import {
   headOverLimits,
   watchGoaway,
 } from './downstream.js';
-import {
-  type ConnectionInfo,
-  type DownstreamResponse,
-  forward,
-  ListDownstream,
-  ObjectDownstream,
-} from './forward.js';
+import { type ConnectionInfo, forward } from './forward.js';
 import type { RequestHead } from './h1/parse.js';
 import { type H1Response, H1Server } from './h1/server.js';
+import { type DownstreamResponse, ListDownstream, ObjectDownstream } from './messages.js';
 import type { WaypointMetrics } from './metrics.js';
 import { ownedWrites } from './owned-writes.js';
 import {

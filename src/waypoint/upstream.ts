@@ -24,6 +24,7 @@ import {
 import type { Duplex, Readable } from 'node:stream';
 import { type CancelSignal, dialSignal } from './cancel.js';
 import { H1Pool } from './h1/client.js';
+import type { FieldLines } from './h1/serialize.js';
 import { ownedWrites } from './owned-writes.js';
 import type { AttemptOutcome } from './resilience/index.js';
 import type { EndpointInfo, ServiceKey } from './types.js';
@@ -45,15 +46,24 @@ export interface UpstreamConnector {
 /** Wire protocol towards the app: HTTP/1.1, or HTTP/2 cleartext (gRPC needs it). */
 export type UpstreamProtocol = 'http1' | 'h2';
 
-export interface UpstreamRequest {
+interface RequestBase {
   readonly method: string;
   readonly path: string;
-  readonly headers: OutgoingHttpHeaders;
   /** Buffered body (replayable) or a stream (single attempt). */
   readonly body: Buffer | { readonly head: readonly Buffer[]; readonly rest: Readable };
-  /** Default http1. */
-  readonly protocol?: UpstreamProtocol;
 }
+
+/**
+ * An upstream request. HTTP/1.1 ones may carry their fields as lines built
+ * from checked input ({@link FieldLines}: the fast path with no filters).
+ */
+export type UpstreamRequest =
+  | (RequestBase & { readonly protocol: 'h2'; readonly headers: OutgoingHttpHeaders })
+  | (RequestBase & {
+      /** Default http1. */
+      readonly protocol?: 'http1';
+      readonly headers: OutgoingHttpHeaders | FieldLines;
+    });
 
 /** Where a response body goes. */
 export interface BodySink {
@@ -80,6 +90,13 @@ export interface UpstreamResponse {
   /** End-to-end fields only (no hop-by-hop ones); a fresh object the caller may change. */
   readonly headers: IncomingHttpHeaders;
   readonly body: ResponseBody;
+  /**
+   * HTTP/1.1 only: the same fields as checked wire lines, without
+   * Content-Length, for a response nothing changes (no object in between).
+   */
+  lines?(): FieldLines;
+  /** HTTP/1.1 only: the Content-Length the app sent. */
+  readonly contentLength?: number | undefined;
 }
 
 export type AttemptResult =
@@ -229,19 +246,38 @@ export class UpstreamPool {
 }
 
 /**
- * Sends one attempt. `signal` aborts it (per-try or request timeout).
- * HTTP/1.1 resolves with the exchange's own promise (h1/client.ts), which
- * also replays a request that met a stale keep-alive connection.
+ * Sends one attempt; `onResult` gets the response head or the failure,
+ * once, possibly before this returns. `signal` aborts it (per-try or
+ * request timeout). HTTP/1.1 calls back in the tick the head is parsed
+ * (h1/client.ts), and replays a request that met a stale keep-alive
+ * connection.
  */
 export function sendAttempt(
   pool: UpstreamPool,
   target: UpstreamTarget,
   req: UpstreamRequest,
   signal: CancelSignal | undefined,
+  onResult: (r: AttemptResult) => void,
+): void {
+  if (signal?.aborted) {
+    onResult({ kind: 'failed', outcome: { kind: 'timeout' } });
+    return;
+  }
+  if (req.protocol === 'h2') {
+    void sendH2(pool, target, req, signal).then(onResult);
+    return;
+  }
+  pool.h1.send(UpstreamPool.key(target), (s) => pool.dial(target, s), req, signal, onResult);
+}
+
+/** {@link sendAttempt} as a promise (mirrors, which nobody waits on closely). */
+export function attempt(
+  pool: UpstreamPool,
+  target: UpstreamTarget,
+  req: UpstreamRequest,
+  signal: CancelSignal | undefined,
 ): Promise<AttemptResult> {
-  if (signal?.aborted) return Promise.resolve({ kind: 'failed', outcome: { kind: 'timeout' } });
-  if (req.protocol === 'h2') return sendH2(pool, target, req, signal);
-  return pool.h1.send(UpstreamPool.key(target), (s) => pool.dial(target, s), req, signal);
+  return new Promise((resolve) => sendAttempt(pool, target, req, signal, resolve));
 }
 
 function failure(
@@ -331,7 +367,7 @@ const H2_DROP = new Set([
 function sendH2(
   pool: UpstreamPool,
   target: UpstreamTarget,
-  req: UpstreamRequest,
+  req: Extract<UpstreamRequest, { protocol: 'h2' }>,
   signal: CancelSignal | undefined,
 ): Promise<AttemptResult> {
   const authority = String(req.headers.host ?? 'localhost');

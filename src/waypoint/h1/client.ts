@@ -16,7 +16,7 @@ import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import { constants as h2 } from 'node:http2';
 import type { Duplex, Readable } from 'node:stream';
 import type { CancelSignal } from '../cancel.js';
-import type { AttemptResult, BodySink, ResponseBody } from '../upstream.js';
+import type { AttemptResult, BodySink, ResponseBody, UpstreamResponse } from '../upstream.js';
 import {
   type BodyDecoder,
   BodyFramingError,
@@ -24,8 +24,14 @@ import {
   encodeChunk,
   LAST_CHUNK,
 } from './body.js';
-import { type HeadLimits, headerObject, NO_BODY, parseResponseHead } from './parse.js';
-import { CONNECTION_FIELDS, fieldLines, withBody } from './serialize.js';
+import {
+  type HeaderList,
+  type HeadLimits,
+  headerObject,
+  NO_BODY,
+  parseResponseHead,
+} from './parse.js';
+import { CONNECTION_FIELDS, FieldLines, fieldLines, withBody } from './serialize.js';
 
 export interface H1PoolOptions {
   /** Open connections per key. Default 256. */
@@ -41,7 +47,8 @@ export interface H1PoolOptions {
 export interface H1Request {
   readonly method: string;
   readonly path: string;
-  readonly headers: OutgoingHttpHeaders;
+  /** End-to-end fields: an object (checked as written) or lines built from checked input. */
+  readonly headers: OutgoingHttpHeaders | FieldLines;
   readonly body: Buffer | { readonly head: readonly Buffer[]; readonly rest: Readable };
 }
 
@@ -52,15 +59,18 @@ export interface H1Response {
 }
 
 /**
- * An exchange's result, in the upstream attempt's own terms, so an attempt
- * resolves with the exchange's promise itself: no extra promise hop between
- * a response head arriving and the waypoint answering. Failures: the
+ * An exchange's result, in the upstream attempt's own terms, handed to the
+ * caller's callback in the same tick the response head is parsed: no
+ * promise between a response head arriving and the waypoint answering
+ * (docs/performance.md, "Fifth pass"). Failures: the
  * connection could not be had (connect-failure), closed or reset before a
  * complete response head (reset), the response was not valid HTTP/1.1
  * (protocol-error), or the attempt's signal aborted (timeout).
  */
 export type H1Result = AttemptResult;
 type FailureKind = Extract<AttemptResult, { kind: 'failed' }>['outcome']['kind'];
+/** Receives an exchange's result, once. */
+export type OnResult = (r: H1Result) => void;
 
 const OWN_FIELDS: ReadonlySet<string> = new Set([
   'content-length',
@@ -98,8 +108,8 @@ export class H1Pool {
 
   /**
    * Sends one request on a pooled connection to `key` (opened with `dial`
-   * when none is idle) and resolves when the response head arrived.
-   * `fresh` skips idle connections (the retry after a stale one).
+   * when none is idle); `onResult` gets the response head (or the failure),
+   * once. `fresh` skips idle connections (the retry after a stale one).
    *
    * A request that fails on a reused connection before any response (the
    * app closed it while idle) is sent once more on a fresh connection when
@@ -110,34 +120,43 @@ export class H1Pool {
     dial: (signal: CancelSignal | undefined) => Promise<Duplex>,
     req: H1Request,
     signal: CancelSignal | undefined,
+    onResult: OnResult,
     fresh = false,
-  ): Promise<H1Result> {
-    // The common case, an idle keep-alive connection, takes no extra promise.
+  ): void {
+    // The common case, an idle keep-alive connection, takes no promise at all.
     if (!fresh && !this.closed) {
       const idle = this.entries.get(key)?.idle;
       let c = idle?.pop();
       while (c && !c.usable) c = idle?.pop();
-      if (c) return c.exchange(req, signal, this.replay(key, dial, req, signal));
+      if (c) {
+        c.exchange(req, signal, onResult, this.replay(key, dial, req, signal, onResult));
+        return;
+      }
     }
-    return this.sendNew(key, dial, req, signal, fresh);
+    this.sendNew(key, dial, req, signal, onResult, fresh);
   }
 
-  private async sendNew(
+  private sendNew(
     key: string,
     dial: (signal: CancelSignal | undefined) => Promise<Duplex>,
     req: H1Request,
     signal: CancelSignal | undefined,
+    onResult: OnResult,
     fresh: boolean,
-  ): Promise<H1Result> {
-    let conn: Connection;
-    let reused: boolean;
-    try {
-      ({ conn, reused } = await this.acquire(key, dial, signal, fresh));
-    } catch (error) {
-      const kind = signal?.aborted ? 'timeout' : 'connect-failure';
-      return { kind: 'failed', outcome: { kind }, error };
-    }
-    return conn.exchange(req, signal, reused ? this.replay(key, dial, req, signal) : undefined);
+  ): void {
+    this.acquire(key, dial, signal, fresh).then(
+      ({ conn, reused }) =>
+        conn.exchange(
+          req,
+          signal,
+          onResult,
+          reused ? this.replay(key, dial, req, signal, onResult) : undefined,
+        ),
+      (error: unknown) => {
+        const kind = signal?.aborted ? 'timeout' : 'connect-failure';
+        onResult({ kind: 'failed', outcome: { kind }, error });
+      },
+    );
   }
 
   /** The send once more on a fresh connection, for a replayable request. */
@@ -146,9 +165,10 @@ export class H1Pool {
     dial: (signal: CancelSignal | undefined) => Promise<Duplex>,
     req: H1Request,
     signal: CancelSignal | undefined,
-  ): (() => Promise<H1Result>) | undefined {
+    onResult: OnResult,
+  ): (() => void) | undefined {
     if (!Buffer.isBuffer(req.body)) return undefined;
-    return () => this.sendNew(key, dial, req, signal, true);
+    return () => this.sendNew(key, dial, req, signal, onResult, true);
   }
 
   private entry(key: string): Entry {
@@ -288,16 +308,14 @@ enum Phase {
   Closed,
 }
 
-type Settle = (r: H1Result) => void;
-
 /** One upstream connection and its current exchange. */
 class Connection implements ResponseBody {
   idleSince = 0;
   private phase = Phase.Idle;
   private buf: Buffer | undefined;
-  private settle: Settle | undefined;
+  private settle: OnResult | undefined;
   /** Set on a reused connection with a replayable request (H1Pool.send). */
-  private replay: (() => Promise<H1Result>) | undefined;
+  private replay: (() => void) | undefined;
   private method = 'GET';
   private requestClose = false;
   private requestSent = false;
@@ -343,41 +361,48 @@ class Connection implements ResponseBody {
   }
 
   /**
-   * Sends `req` and resolves with the response head. `replay`, given for a
-   * reused connection, sends the request again on a fresh one if this
-   * connection turns out closed before any response.
+   * Sends `req`; `onResult` gets the response head. `replay`, given for a
+   * reused connection, sends the request again on a fresh one (with the
+   * same `onResult`) if this connection turns out closed before any
+   * response. A request that cannot be written (a field value a filter
+   * made unsafe) fails the exchange as a protocol error.
    */
   exchange(
     req: H1Request,
     signal: CancelSignal | undefined,
-    replay: (() => Promise<H1Result>) | undefined,
-  ): Promise<H1Result> {
-    return new Promise<H1Result>((resolve) => {
-      this.phase = Phase.Head;
-      this.settle = resolve;
-      this.replay = replay;
-      this.method = req.method;
-      this.requestClose = false;
-      this.requestSent = false;
-      this.responseClose = false;
-      this.sink = undefined;
-      this.early = [];
-      this.earlyBytes = 0;
-      this.ended = false;
-      this.buf = undefined;
-      this.signal = signal;
-      if (signal?.aborted) {
-        this.fail('timeout');
-        return;
-      }
-      signal?.addEventListener('abort', this.onAbort, { once: true });
-      this.resumeStream();
+    onResult: OnResult,
+    replay: (() => void) | undefined,
+  ): void {
+    this.phase = Phase.Head;
+    this.settle = onResult;
+    this.replay = replay;
+    this.method = req.method;
+    this.requestClose = false;
+    this.requestSent = false;
+    this.responseClose = false;
+    this.sink = undefined;
+    this.early = [];
+    this.earlyBytes = 0;
+    this.ended = false;
+    this.buf = undefined;
+    this.signal = signal;
+    if (signal?.aborted) {
+      this.fail('timeout');
+      return;
+    }
+    signal?.addEventListener('abort', this.onAbort, { once: true });
+    this.resumeStream();
+    try {
       this.write(req);
-    });
+    } catch (err) {
+      this.fail('protocol-error', err);
+    }
   }
 
   private write(req: H1Request): void {
-    let head = `${req.method} ${req.path} HTTP/1.1\r\n${fieldLines(req.headers, OWN_FIELDS)}`;
+    const lines =
+      req.headers instanceof FieldLines ? req.headers.text : fieldLines(req.headers, OWN_FIELDS);
+    let head = `${req.method} ${req.path} HTTP/1.1\r\n${lines}`;
     const s = this.stream;
     if (Buffer.isBuffer(req.body)) {
       const b = req.body;
@@ -450,9 +475,11 @@ class Connection implements ResponseBody {
     this.replay = undefined;
     settle?.({
       kind: 'response',
-      res: { statusCode: head.status, headers: headerObject(head.headers, HOP_BY_HOP), body: this },
+      res: new ParsedResponse(head.status, head.headers, head.contentLength, this),
       abort: () => this.destroy(),
     });
+    // The caller may have aborted the exchange already (its client left).
+    if (this.phase !== Phase.Body) return;
     if (rest) this.feed(rest, 0);
     else if (this.decoder.done) this.bodyDone();
   }
@@ -564,7 +591,7 @@ class Connection implements ResponseBody {
       this.settle = undefined;
       this.replay = undefined;
       const aborted = this.signal?.aborted === true;
-      if (settle && replay && !aborted) void replay().then(settle);
+      if (settle && replay && !aborted) replay();
       else
         settle?.({ kind: 'failed', outcome: { kind: aborted ? 'timeout' : 'reset' }, error: err });
     } else if (phase === Phase.Body) {
@@ -608,3 +635,41 @@ function abortStream(stream: Duplex): void {
 
 /** Response fields never forwarded: trailers are decoded and dropped here. */
 const HOP_BY_HOP: ReadonlySet<string> = new Set([...CONNECTION_FIELDS, 'trailer']);
+/** Left out of forwarded lines: hop-by-hop fields, and the length the writer frames with. */
+const LINES_SKIP: ReadonlySet<string> = new Set([...HOP_BY_HOP, 'content-length']);
+
+/**
+ * A parsed response head. Its fields stay the parser's list: the header
+ * object is built only when something asks for it (response filters,
+ * HTTP/2 clients); otherwise they go downstream as lines (`lines()`).
+ */
+class ParsedResponse implements UpstreamResponse {
+  private object: IncomingHttpHeaders | undefined;
+
+  constructor(
+    readonly statusCode: number,
+    private readonly fields: HeaderList,
+    readonly contentLength: number | undefined,
+    readonly body: ResponseBody,
+  ) {}
+
+  get headers(): IncomingHttpHeaders {
+    if (this.object === undefined) {
+      this.object = headerObject(this.fields, HOP_BY_HOP);
+      // Repeats that agree ("5, 5") are one length.
+      if (this.contentLength !== undefined)
+        this.object['content-length'] = String(this.contentLength);
+    }
+    return this.object;
+  }
+
+  lines(): FieldLines {
+    const f = this.fields;
+    let out = '';
+    for (let i = 0; i < f.length; i += 2) {
+      const name = f[i] as string;
+      if (!LINES_SKIP.has(name)) out += `${name}: ${f[i + 1]}\r\n`;
+    }
+    return new FieldLines(out);
+  }
+}

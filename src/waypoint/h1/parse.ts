@@ -52,6 +52,8 @@ export interface ResponseHead {
   readonly headers: HeaderList;
   /** Body framing as sent; `none` for 1xx/204/304 is decided by the caller. */
   readonly framing: Framing;
+  /** The Content-Length sent (repeats agree), also where it frames no body (HEAD, 304). */
+  readonly contentLength: number | undefined;
   readonly close: boolean;
 }
 
@@ -385,6 +387,7 @@ export function parseResponseHead(
       minor,
       headers: f.headers,
       framing,
+      contentLength: f.contentLength === undefined ? undefined : digitsValue(f.contentLength),
       close: wantsClose(minor, f.connection) || framing.kind === 'close',
     },
   };

@@ -76,6 +76,23 @@ export function fieldLines(headers: OutgoingHttpHeaders, skip: ReadonlySet<strin
   return out;
 }
 
+/**
+ * Fields already written as HTTP/1.1 field lines ("name: value\r\n" each,
+ * no framing or connection fields), built only from checked input: a parsed
+ * head's fields (parse.ts refused anything unsafe) and values the builder
+ * checked itself. Writing them needs no object, no copy and no second check,
+ * which is most of what re-serialising a head costs (docs/performance.md).
+ */
+export class FieldLines {
+  constructor(readonly text: string) {}
+}
+
+/** `value`, checked to be safe on the wire as a field value of `name`. */
+export function checkedValue(name: string, value: string): string {
+  if (!cleanValue(value)) throw badValue(name);
+  return value;
+}
+
 function badValue(name: string): HeaderValueError {
   return new HeaderValueError(`invalid value for header ${name}`);
 }

@@ -32,7 +32,13 @@ import {
   parseRequestHead,
   type RequestHead,
 } from './parse.js';
-import { fieldLines, HeaderValueError, statusLine, withBody } from './serialize.js';
+import {
+  type FieldLines,
+  fieldLines,
+  HeaderValueError,
+  statusLine,
+  withBody,
+} from './serialize.js';
 
 export interface H1ServerOptions<C> {
   readonly limits?: HeadLimits;
@@ -393,12 +399,25 @@ export class H1Response {
   /** Builds the head; it goes out with the first body bytes or at `end`. */
   writeHead(status: number, headers: OutgoingHttpHeaders = {}): void {
     if (this.headersSent) return;
+    const length = headers['content-length'];
+    this.buildHead(
+      status,
+      fieldLines(headers, OWN_FIELDS),
+      length === undefined ? undefined : Number(length),
+    );
+  }
+
+  /** {@link writeHead} for fields already written as checked lines. */
+  writeHeadLines(status: number, lines: FieldLines, contentLength: number | undefined): void {
+    if (this.headersSent) return;
+    this.buildHead(status, lines.text, contentLength);
+  }
+
+  private buildHead(status: number, lines: string, contentLength: number | undefined): void {
     if (this.conn.lastResponse) this.close = true;
-    const lines = fieldLines(headers, OWN_FIELDS);
     this.noBody = this.req.method === 'HEAD' || status === 204 || status === 304 || status < 200;
     let framing = '';
-    const length = headers['content-length'];
-    if (length !== undefined) framing = `content-length: ${Number(length)}\r\n`;
+    if (contentLength !== undefined) framing = `content-length: ${contentLength}\r\n`;
     else if (!this.noBody) {
       if (this.req.minor === 1) {
         this.chunked = true;
