@@ -238,6 +238,8 @@ export async function buildWaypoint(
       resolveClosed = r;
     });
     const release = async (): Promise<void> => {
+      // The last requests' metrics and access-log lines are not lost.
+      metrics.flush();
       source.close();
       certs.close();
       l.close();

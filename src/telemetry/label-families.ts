@@ -68,6 +68,8 @@ abstract class Family<C extends { labels: LabelValues }> {
     readonly name: string,
     readonly help: string,
     registry: Registry,
+    /** Runs before every scrape (a recorder's queued updates land first). */
+    private readonly beforeCollect?: () => void,
   ) {
     // Duck-typed: the Registry only calls get() and reset().
     registry.registerMetric(this as never);
@@ -87,6 +89,7 @@ abstract class Family<C extends { labels: LabelValues }> {
   protected abstract samples(c: C, out: Sample[]): void;
 
   get(): Exposed {
+    this.beforeCollect?.();
     const values: Sample[] = [];
     for (const c of this.children.values()) this.samples(c, values);
     return { name: this.name, help: this.help, type: this.type, values, aggregator: 'sum' };
@@ -121,8 +124,9 @@ export class HistogramFamily extends Family<HistogramChild> {
     help: string,
     registry: Registry,
     private readonly bounds: readonly number[],
+    beforeCollect?: () => void,
   ) {
-    super(name, help, registry);
+    super(name, help, registry, beforeCollect);
   }
 
   protected make(labels: LabelValues): HistogramChild {

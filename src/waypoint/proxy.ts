@@ -409,6 +409,7 @@ export class WaypointProxy {
 
   /** Closes every downstream connection (use with Drain for graceful shutdown). */
   close(): void {
+    this.rt.metrics?.flush();
     this.rt.pool.close();
     for (const s of this.open) s.destroy();
     this.open.clear();
