@@ -30,12 +30,17 @@ export interface ConnectionInfo {
   readonly sourceIp: string;
 }
 
-export async function forward(
+/**
+ * Serves one request. Undefined when it was answered on the spot;
+ * otherwise settles once the exchange and its telemetry are done (a
+ * rejection is a bug the caller logs).
+ */
+export function forward(
   rt: Runtime,
   conn: ConnectionInfo,
   down: Downstream,
   res: DownstreamResponse,
-): Promise<void> {
+): Promise<void> | undefined {
   const start = rt.clock();
   const snap = rt.store.snapshot();
   const svc = snap.services.get(conn.service);
@@ -81,24 +86,7 @@ export async function forward(
     });
     res.end(body);
   };
-  try {
-    await pipeline(rt, snap, svc, conn, down, res, ex, reply, {
-      authority,
-      path,
-      rawQuery,
-      traceparent: trace.traceparent,
-    });
-  } catch (err) {
-    if (err instanceof BodyFramingError) {
-      // The HTTP/1.1 engine already answered 400 and closed the connection.
-      ex.status = 400;
-      ex.flags = 'DPE';
-    } else {
-      rt.log.warn({ err, service: conn.service }, 'request failed');
-      if (ex.status === 0)
-        reply(503, 'DC', 'upstream connect error or disconnect/reset before headers');
-    }
-  } finally {
+  const finished = (): void => {
     if (span) endSpan(span, ex.status);
     rt.metrics?.recordRequest({
       sourcePrincipal: conn.peerIdentity || undefined,
@@ -120,7 +108,39 @@ export async function forward(
       traceId: trace.traceId,
       grpcStatus: undefined,
     });
+  };
+  const failed = (err: unknown): void => {
+    try {
+      if (err instanceof BodyFramingError) {
+        // The HTTP/1.1 engine already answered 400 and closed the connection.
+        ex.status = 400;
+        ex.flags = 'DPE';
+      } else {
+        rt.log.warn({ err, service: conn.service }, 'request failed');
+        if (ex.status === 0)
+          reply(503, 'DC', 'upstream connect error or disconnect/reset before headers');
+      }
+    } finally {
+      finished();
+    }
+  };
+  let pending: Promise<void> | undefined;
+  try {
+    pending = pipeline(rt, snap, svc, conn, down, res, ex, reply, {
+      authority,
+      path,
+      rawQuery,
+      traceparent: trace.traceparent,
+    });
+  } catch (err) {
+    failed(err);
+    return undefined;
   }
+  if (pending === undefined) {
+    finished();
+    return undefined;
+  }
+  return pending.then(finished, failed);
 }
 
 function splitOnce(s: string, sep: string): [string, string] {
@@ -131,7 +151,14 @@ function splitOnce(s: string, sep: string): [string, string] {
 const EMPTY = Buffer.alloc(0);
 const NO_FILTERS: readonly RouteFilter[] = [];
 
-async function pipeline(
+/**
+ * The request's way through policy, routing and filters to the upstream
+ * send. Undefined when it was answered on the spot (403, 404, 429, a
+ * redirect); otherwise settles when the exchange is over. Not an async
+ * function: two awaits between the answer and the telemetry record were
+ * two microtask turns after every response.
+ */
+function pipeline(
   rt: Runtime,
   snap: ConfigSnapshot,
   svc: ServiceConfig | undefined,
@@ -141,7 +168,7 @@ async function pipeline(
   ex: Exchange,
   reply: Reply,
   req: { authority: string; path: string; rawQuery: string; traceparent: string },
-): Promise<void> {
+): Promise<void> | undefined {
   const header = (name: string) => down.header(name);
   if (svc && svc.policies.length > 0) {
     const hostOnly = req.authority.replace(/:\d+$/, '');
@@ -156,7 +183,7 @@ async function pipeline(
     });
     if (d.audit.length > 0)
       rt.log.info({ audit: d.audit, path: req.path, principal: conn.peerIdentity }, 'authz audit');
-    if (!d.allowed) return reply(403, '-', 'RBAC: access denied');
+    if (!d.allowed) return void reply(403, '-', 'RBAC: access denied');
   }
   let route: CompiledRoute | undefined;
   if (svc && svc.routes.length > 0) {
@@ -167,7 +194,7 @@ async function pipeline(
       header,
       port: conn.port,
     });
-    if (!route) return reply(404, 'NR', 'no matching route');
+    if (!route) return void reply(404, 'NR', 'no matching route');
     ex.route = route.id;
   }
   const limit = route?.rateLimit ?? svc?.rateLimit;
@@ -175,7 +202,9 @@ async function pipeline(
     const scope = route?.rateLimit ? route.id : conn.service;
     const d = rt.limiter.take(scope, limit, conn.peerIdentity);
     if (!d.allowed)
-      return reply(429, 'RL', 'local_rate_limited', { 'retry-after': String(d.retryAfterSeconds) });
+      return void reply(429, 'RL', 'local_rate_limited', {
+        'retry-after': String(d.retryAfterSeconds),
+      });
   }
   // The fields object is built only for filters, mirrors and HTTP/2; a
   // plain HTTP/1.1 request goes upstream as lines built from the parsed
@@ -196,14 +225,14 @@ async function pipeline(
   if (route) {
     if (route.filters.length > 0) {
       const f = applyRequestFilters(route.filters, objectHead(), conn.port, route.match);
-      if (f.kind === 'redirect') return reply(f.status, '-', '', { location: f.location });
+      if (f.kind === 'redirect') return void reply(f.status, '-', '', { location: f.location });
       mirrors = f.mirrors;
     }
     const choice = pickBackend(route, rt.random);
-    if (choice.kind === 'error') return reply(500, 'NR', choice.reason);
+    if (choice.kind === 'error') return void reply(500, 'NR', choice.reason);
     if (choice.backend.filters.length > 0) {
       const bf = applyRequestFilters(choice.backend.filters, objectHead(), conn.port, route.match);
-      if (bf.kind === 'redirect') return reply(bf.status, '-', '', { location: bf.location });
+      if (bf.kind === 'redirect') return void reply(bf.status, '-', '', { location: bf.location });
       mirrors = mirrors ? [...mirrors, ...bf.mirrors] : bf.mirrors;
     }
     target = { service: choice.backend.service, port: choice.backend.port };
@@ -225,23 +254,26 @@ async function pipeline(
     if (protocol === 'h2' && down.header('te') === 'trailers') h.headers.te = 'trailers';
     headers = h.headers;
   }
-  const body: BufferedBody =
-    down.body === undefined ? EMPTY : await readBody(down.body, rt.maxBufferedBodyBytes);
-  ex.requestBytes = Buffer.isBuffer(body)
-    ? body.length
-    : body.head.reduce((s, b) => s + b.length, 0);
-  if (head !== undefined && mirrors !== undefined && Buffer.isBuffer(body)) {
-    for (const m of mirrors)
-      if (rt.random() * 100 < m.percent) void mirror(rt, snap, m, head, body);
-  }
-  // Framing (content-length or chunked) is the upstream client's to write.
-  const method = head?.method ?? down.method;
-  const path = head?.path ?? requestTarget;
-  const upstreamReq: UpstreamRequest =
-    protocol === 'h2'
-      ? { protocol, method, path, headers: headers ?? {}, body }
-      : { protocol, method, path, headers: lines ?? headers ?? {}, body };
-  await sendUpstream(rt, snap, route, target, upstreamReq, res, ex, reply, responseFilters);
+  const send = (body: BufferedBody): Promise<void> => {
+    ex.requestBytes = Buffer.isBuffer(body)
+      ? body.length
+      : body.head.reduce((s, b) => s + b.length, 0);
+    if (head !== undefined && mirrors !== undefined && Buffer.isBuffer(body)) {
+      for (const m of mirrors)
+        if (rt.random() * 100 < m.percent) void mirror(rt, snap, m, head, body);
+    }
+    // Framing (content-length or chunked) is the upstream client's to write.
+    const method = head?.method ?? down.method;
+    const path = head?.path ?? requestTarget;
+    const upstreamReq: UpstreamRequest =
+      protocol === 'h2'
+        ? { protocol, method, path, headers: headers ?? {}, body }
+        : { protocol, method, path, headers: lines ?? headers ?? {}, body };
+    return sendUpstream(rt, snap, route, target, upstreamReq, res, ex, reply, responseFilters);
+  };
+  return down.body === undefined
+    ? send(EMPTY)
+    : readBody(down.body, rt.maxBufferedBodyBytes).then(send);
 }
 
 /**

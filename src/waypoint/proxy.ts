@@ -222,7 +222,7 @@ export class WaypointProxy {
     res: H1Response,
   ): void {
     const down = new ListDownstream(head.method, head.target, head.headers, body);
-    forward(this.rt, conn, down, res).catch((err: unknown) => {
+    forward(this.rt, conn, down, res)?.catch((err: unknown) => {
       this.rt.log.error({ err }, 'request handler failed');
       res.destroy();
     });
@@ -262,7 +262,7 @@ export class WaypointProxy {
         });
       },
     };
-    forward(this.rt, conn, down, out).catch((err: unknown) => {
+    forward(this.rt, conn, down, out)?.catch((err: unknown) => {
       this.rt.log.error({ err }, 'request handler failed');
       out.destroy();
     });

@@ -101,9 +101,6 @@ const TARGET = /^[\x21-\x7e\x80-\xff]+$/;
 /** Field values: anything but controls other than HTAB. */
 // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
 const BAD_VALUE = /[\x00-\x08\x0a-\x1f\x7f]/;
-/** The same over a whole head, whose CRLFs splitHead has already checked. */
-// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
-const BAD_IN_HEAD = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]/;
 const DIGITS = /^[0-9]{1,15}$/;
 
 const nameCache = new Map<string, string>();
@@ -134,7 +131,7 @@ function fail(status: HeadError['status'], reason: string): HeadError {
 function splitHead(
   buf: Buffer,
   limits: HeadLimits,
-): { text: string; startLine: string; length: number } | HeadError | undefined {
+): { text: string; startLine: string; length: number; clean: boolean } | HeadError | undefined {
   // RFC 9112 §2.2: ignore empty lines before the start line.
   let start = 0;
   while (start + 1 < buf.length && buf[start] === 13 && buf[start + 1] === 10) start += 2;
@@ -154,19 +151,27 @@ function splitHead(
   const length = end + 4;
   if (length > limits.maxBytes) return fail(431, 'request header fields too large');
   const text = at >= 0 ? decoded.slice(0, at) : buf.toString('latin1', start, end);
-  // Every LF must end a CRLF and every CR start one. Scanned with indexOf
-  // rather than split into lines: the head is parsed in place (parseFields).
+  // One pass over the head (it is parsed in place, never split into lines):
+  // every CR starts a CRLF and every LF ends one; any other control
+  // character but HTAB, or DEL, makes the head unclean (parseFields then
+  // says where). One loop costs less than the indexOf scans and a regex it
+  // replaces, each a call out of the JIT's code.
   let lines = 1;
-  for (let lf = text.indexOf('\n'); lf >= 0; lf = text.indexOf('\n', lf + 1)) {
-    if (text.charCodeAt(lf - 1) !== 13) return fail(400, 'bare CR or LF in head');
-    lines++;
-  }
-  for (let cr = text.indexOf('\r'); cr >= 0; cr = text.indexOf('\r', cr + 1)) {
-    if (text.charCodeAt(cr + 1) !== 10) return fail(400, 'bare CR or LF in head');
+  let clean = true;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 0x20) {
+      if (c === 0x7f) clean = false;
+    } else if (c === 13) {
+      if (text.charCodeAt(i + 1) !== 10) return fail(400, 'bare CR or LF in head');
+      i++;
+      lines++;
+    } else if (c === 10) return fail(400, 'bare CR or LF in head');
+    else if (c !== 9) clean = false;
   }
   if (lines - 1 > limits.maxFields) return fail(431, 'too many header fields');
   const eol = text.indexOf('\r\n');
-  return { text, startLine: eol < 0 ? text : text.slice(0, eol), length };
+  return { text, startLine: eol < 0 ? text : text.slice(0, eol), length, clean };
 }
 
 interface Fields {
@@ -194,16 +199,18 @@ function isOws(c: number): boolean {
   return c === 32 || c === 9;
 }
 
-/** The field lines of `text` (a head without its blank line), after the start line. */
-function parseFields(text: string, startLineLength: number): Fields | HeadError {
+/**
+ * The field lines of `text` (a head without its blank line), after the
+ * start line; `clean`: splitHead found no control character in it.
+ */
+function parseFields(text: string, startLineLength: number, clean: boolean): Fields | HeadError {
   const headers: HeaderList = [];
   let contentLength: string | undefined;
   let transferEncoding: string | undefined;
   let connection: string | undefined;
   let expect: string | undefined;
-  // One scan of the whole head for control characters; only a head that has
-  // one is checked field by field, to say which (or that the start line does).
-  const clean = !BAD_IN_HEAD.test(text);
+  // Only a head with a control character somewhere (splitHead's scan) is
+  // checked field by field, to say which (or that the start line has it).
   for (let pos = startLineLength + 2; pos < text.length + 2; ) {
     let eol = text.indexOf('\r\n', pos);
     if (eol < 0) eol = text.length;
@@ -302,7 +309,7 @@ export function parseRequestHead(
   const split = splitHead(buf, limits);
   if (split === undefined) return badStart(buf);
   if ('error' in split) return split;
-  const { text, startLine, length } = split;
+  const { text, startLine, length, clean } = split;
   const sp1 = startLine.indexOf(' ');
   const sp2 = startLine.indexOf(' ', sp1 + 1);
   if (sp1 <= 0 || sp2 < 0 || startLine.indexOf(' ', sp2 + 1) >= 0)
@@ -313,7 +320,7 @@ export function parseRequestHead(
   if (!TARGET.test(target)) return fail(400, 'invalid request target');
   const minor = version(startLine.slice(sp2 + 1));
   if (typeof minor !== 'number') return minor;
-  const f = parseFields(text, startLine.length);
+  const f = parseFields(text, startLine.length, clean);
   if ('error' in f) return f;
   let framing: Framing = NO_BODY;
   if (f.transferEncoding !== undefined) {
@@ -356,14 +363,14 @@ export function parseResponseHead(
   const split = splitHead(buf, limits);
   if (split === undefined) return badStart(buf);
   if ('error' in split) return split;
-  const { text, startLine, length } = split;
+  const { text, startLine, length, clean } = split;
   const sp1 = startLine.indexOf(' ');
   const minor = version(sp1 < 0 ? startLine : startLine.slice(0, sp1));
   if (typeof minor !== 'number') return fail(400, 'malformed status line');
   const code = startLine.slice(sp1 + 1, sp1 + 4);
   if (!/^[1-9][0-9][0-9]$/.test(code) || (startLine.length > sp1 + 4 && startLine[sp1 + 4] !== ' '))
     return fail(400, 'malformed status line');
-  const f = parseFields(text, startLine.length);
+  const f = parseFields(text, startLine.length, clean);
   if ('error' in f) return f;
   let framing: Framing;
   if (f.transferEncoding !== undefined) {
