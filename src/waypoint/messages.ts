@@ -6,8 +6,8 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
-import { type HeaderList, headerObject } from './h1/parse.js';
-import { CONNECTION_FIELDS, checkedValue, FieldLines } from './h1/serialize.js';
+import { fieldValue, type HeaderList, headerObject } from './h1/parse.js';
+import { CONNECTION_FIELDS, checkedValue, FieldLines, parsedLines } from './h1/serialize.js';
 
 /** Downstream request, HTTP/1.1 (h1/server.ts) or HTTP/2 (node:http2 compat API). */
 export interface Downstream {
@@ -81,17 +81,10 @@ export class ListDownstream implements Downstream {
   forwardLines(authority: string, traceparent: string): FieldLines {
     // The parser checked every name and value; the authority may be the
     // service key (no Host sent), so it is checked here.
-    const f = this.fields;
-    let out = '';
-    let requestId = false;
-    for (let i = 0; i < f.length; i += 2) {
-      const name = f[i] as string;
-      if (LINES_SKIP.has(name)) continue;
-      if (name === 'x-request-id') requestId = true;
-      out += `${name}: ${f[i + 1]}\r\n`;
-    }
+    let out = parsedLines(this.fields, LINES_SKIP);
     out += `host: ${checkedValue('host', authority)}\r\ntraceparent: ${traceparent}\r\n`;
-    if (!requestId) out += `x-request-id: ${randomUUID()}\r\n`;
+    if (fieldValue(this.fields, 'x-request-id') === undefined)
+      out += `x-request-id: ${randomUUID()}\r\n`;
     return new FieldLines(out);
   }
 }

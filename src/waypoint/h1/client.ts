@@ -31,7 +31,7 @@ import {
   NO_BODY,
   parseResponseHead,
 } from './parse.js';
-import { CONNECTION_FIELDS, FieldLines, fieldLines, withBody } from './serialize.js';
+import { CONNECTION_FIELDS, FieldLines, fieldLines, parsedLines, withBody } from './serialize.js';
 
 export interface H1PoolOptions {
   /** Open connections per key. Default 256. */
@@ -664,12 +664,6 @@ class ParsedResponse implements UpstreamResponse {
   }
 
   lines(): FieldLines {
-    const f = this.fields;
-    let out = '';
-    for (let i = 0; i < f.length; i += 2) {
-      const name = f[i] as string;
-      if (!LINES_SKIP.has(name)) out += `${name}: ${f[i + 1]}\r\n`;
-    }
-    return new FieldLines(out);
+    return new FieldLines(parsedLines(this.fields, LINES_SKIP));
   }
 }

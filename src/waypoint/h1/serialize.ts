@@ -87,6 +87,19 @@ export class FieldLines {
   constructor(readonly text: string) {}
 }
 
+/**
+ * Lines for a parsed field list (names and values parse.ts already
+ * checked), leaving out `skip`.
+ */
+export function parsedLines(list: readonly string[], skip: ReadonlySet<string>): string {
+  let out = '';
+  for (let i = 0; i < list.length; i += 2) {
+    const name = list[i] as string;
+    if (!skip.has(name)) out += `${name}: ${list[i + 1]}\r\n`;
+  }
+  return out;
+}
+
 /** `value`, checked to be safe on the wire as a field value of `name`. */
 export function checkedValue(name: string, value: string): string {
   if (!cleanValue(value)) throw badValue(name);
