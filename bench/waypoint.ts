@@ -7,7 +7,8 @@
 // so the comparison is of the HTTP engines; HBONE costs are in bench/hbone-throughput.ts.
 //
 //   node --import tsx bench/waypoint.ts [--seconds 10] [--rps 1000] [--connections 10] [--rounds 3] [--dist] [--prof DIR]
-//     [--root BUILD_DIR]   a compiled build other than dist/ (A/B comparisons)
+//     [--root BUILD_DIR]   a compiled build other than dist/; repeat it to measure several
+//                          builds side by side in one run (A/B comparisons, one arm each)
 //     [--node-load]        ambit's own Node load generator even when fortio is built
 // The open-loop phase uses fortio when scripts/build-fortio.sh has built it
 // (bench/.tools/fortio, or FORTIO=path), as Istio's benchmarks do.
@@ -138,37 +139,45 @@ async function main(): Promise<void> {
   const children: ChildProcess[] = [];
   const dir = mkdtempSync(join(tmpdir(), 'ambit-bench-wp-'));
   try {
-    const wport = await freePort();
     // --dist: the compiled build under plain node, as `ambit waypoint run`
     // runs it (build: npx tsc -p tsconfig.build.json); default: src via tsx.
     // --prof DIR: V8 CPU profile of the waypoint child, written on exit.
-    // --root DIR: another compiled build (relative to the repo), for A/B runs.
-    const rootIdx = process.argv.indexOf('--root');
-    const root = rootIdx > 0 ? (process.argv[rootIdx + 1] as string) : undefined;
-    const dist = process.argv.includes('--dist') || root !== undefined;
+    // --root DIR: another compiled build (relative to the repo), for A/B
+    // runs; given more than once, each build is an arm of the same run.
+    const roots = process.argv.flatMap((a, i) =>
+      a === '--root' && process.argv[i + 1] ? [process.argv[i + 1] as string] : [],
+    );
+    const dist = process.argv.includes('--dist') || roots.length > 0;
     const profIdx = process.argv.indexOf('--prof');
     const prof =
       profIdx > 0 ? ['--cpu-prof', '--cpu-prof-dir', process.argv[profIdx + 1] as string] : [];
-    const wp = spawn(
-      process.execPath,
-      [
-        // The V8 flags `ambit up` starts its waypoints with (src/config/node-flags.ts).
-        ...PROXY_NODE_FLAGS,
-        ...prof,
-        ...(dist ? [] : ['--import', 'tsx']),
-        new URL('./waypoint-serve.mjs', import.meta.url).pathname,
-        String(wport),
-        String(bport),
-        '--root',
-        root ?? (dist ? 'dist' : 'src'),
-      ],
-      {
-        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-        env: { ...process.env, NODE_V8_COVERAGE: '' },
-      },
-    );
-    children.push(wp);
-    await new Promise((r) => wp.once('message', r));
+    const builds = roots.length > 0 ? roots : [dist ? 'dist' : 'src'];
+    const waypoints: { name: string; port: number; pid: number | undefined }[] = [];
+    for (const build of builds) {
+      const port = await freePort();
+      const wp = spawn(
+        process.execPath,
+        [
+          // The V8 flags `ambit up` starts its waypoints with (src/config/node-flags.ts).
+          ...PROXY_NODE_FLAGS,
+          ...prof,
+          ...(dist ? [] : ['--import', 'tsx']),
+          new URL('./waypoint-serve.mjs', import.meta.url).pathname,
+          String(port),
+          String(bport),
+          '--root',
+          build,
+        ],
+        {
+          stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+          env: { ...process.env, NODE_V8_COVERAGE: '' },
+        },
+      );
+      children.push(wp);
+      await new Promise((r) => wp.once('message', r));
+      const name = builds.length > 1 ? `ambit waypoint (${build})` : 'ambit waypoint engine';
+      waypoints.push({ name, port, pid: wp.pid });
+    }
     const hport = await freePort();
     const cfg = join(dir, 'haproxy.cfg');
     writeFileSync(
@@ -188,7 +197,7 @@ async function main(): Promise<void> {
       { name: 'direct', port: bport, pid: undefined },
       { name: 'haproxy (http mode)', port: hport, pid: hp.pid },
       { name: 'node tcp relay (floor)', port: rport, pid: relay.pid },
-      { name: 'ambit waypoint engine', port: wport, pid: wp.pid },
+      ...waypoints,
     ];
     console.error(
       `open-loop load: ${FORTIO ? `fortio (${FORTIO})` : 'ambit bench/lib/load.ts (no fortio: scripts/build-fortio.sh)'}`,
@@ -242,25 +251,27 @@ async function main(): Promise<void> {
       };
     });
     console.table(out);
-    const w = out[3];
     const h = out[1];
     const f = out[2];
-    if (w && h && f)
-      console.log(
-        JSON.stringify({
-          rounds,
-          load: FORTIO ? 'fortio' : 'node',
-          addedP90Ratio:
-            h.addedP90Ms > 0 ? Math.round((w.addedP90Ms / h.addedP90Ms) * 100) / 100 : null,
-          cpuRatio: h.cpuMsPer1000
-            ? Math.round(((w.cpuMsPer1000 ?? 0) / h.cpuMsPer1000) * 100) / 100
-            : null,
-          cpuVsNodeFloor: f.cpuMsPer1000
-            ? Math.round(((w.cpuMsPer1000 ?? 0) / f.cpuMsPer1000) * 100) / 100
-            : null,
-          maxRpsRatio: h.maxRps ? Math.round(((w.maxRps ?? 0) / h.maxRps) * 100) / 100 : null,
-        }),
-      );
+    // One line per waypoint arm (one build, or each of an A/B run's).
+    for (const w of out.slice(3))
+      if (h && f)
+        console.log(
+          JSON.stringify({
+            ...(out.length > 4 ? { arm: w.name } : {}),
+            rounds,
+            load: FORTIO ? 'fortio' : 'node',
+            addedP90Ratio:
+              h.addedP90Ms > 0 ? Math.round((w.addedP90Ms / h.addedP90Ms) * 100) / 100 : null,
+            cpuRatio: h.cpuMsPer1000
+              ? Math.round(((w.cpuMsPer1000 ?? 0) / h.cpuMsPer1000) * 100) / 100
+              : null,
+            cpuVsNodeFloor: f.cpuMsPer1000
+              ? Math.round(((w.cpuMsPer1000 ?? 0) / f.cpuMsPer1000) * 100) / 100
+              : null,
+            maxRpsRatio: h.maxRps ? Math.round(((w.maxRps ?? 0) / h.maxRps) * 100) / 100 : null,
+          }),
+        );
   } finally {
     for (const c of children) if (c.exitCode === null) c.kill();
     // Let the waypoint child exit cleanly (its CPU profile is written on exit).
