@@ -289,8 +289,17 @@ function upstreamProtocol(
 ): UpstreamProtocol {
   if ((down.header('content-type') ?? '').startsWith('application/grpc')) return 'h2';
   const ap = snap.services.get(target.service)?.ports.get(target.port)?.appProtocol ?? '';
-  return ['grpc', 'http2', 'h2c', 'kubernetes.io/h2c', 'grpc-web'].includes(ap) ? 'h2' : 'http1';
+  return H2_APP_PROTOCOLS.has(ap) ? 'h2' : 'http1';
 }
+
+/** Service port protocols the app serves as HTTP/2 (a constant: this runs per request). */
+const H2_APP_PROTOCOLS: ReadonlySet<string> = new Set([
+  'grpc',
+  'http2',
+  'h2c',
+  'kubernetes.io/h2c',
+  'grpc-web',
+]);
 
 async function mirror(
   rt: Runtime,

@@ -101,7 +101,7 @@ export class WaypointMetrics {
     private readonly cluster = 'Kubernetes',
   ) {
     const reg = { registers: [registry] };
-    const flush = () => this.flush();
+    const flush = this.flushNow;
     this.requests = new CounterFamily(
       'istio_requests_total',
       'Requests processed by the waypoint',
