@@ -703,6 +703,8 @@ describe('waypoint HTTP/1.1 wire behaviour (real sockets)', () => {
     const sent =
       'POST /p?q=1 HTTP/1.1\r\nHost: catalog.shop.svc.cluster.local\r\nConnection: keep-alive, x-hop\r\n' +
       'Keep-Alive: timeout=5\r\nTE: trailers\r\nUpgrade: h2c\r\nProxy-Connection: keep-alive\r\n' +
+      // Named by Connection: this hop's only (RFC 9110 §7.6.1).
+      'X-Hop: secret\r\n' +
       `traceparent: 00-${TRACE}-b7ad6b7169203331-01\r\nX-Request-Id: rid-1\r\n` +
       'x-multi: a\r\nx-multi: b\r\nContent-Length: 3\r\n\r\nabc' +
       'GET / HTTP/1.1\r\nhost: catalog.shop.svc.cluster.local\r\n\r\n';
@@ -813,11 +815,13 @@ describe('waypoint HTTP/1.1 wire behaviour (real sockets)', () => {
   });
 
   it("the client gets the app's end-to-end response fields, framed by the waypoint", async (t) => {
-    // What the app sends per path: hop-by-hop fields, repeats, a length
+    // What the app sends per path: hop-by-hop fields (one named by
+    // Connection), repeats, a length
     // repeated as a list, a chunked body with a trailer.
     const answers: Record<string, string> = {
       '/len':
-        'HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\nX-App: 1\r\n' +
+        'HTTP/1.1 200 OK\r\nConnection: keep-alive, X-Drop\r\nKeep-Alive: timeout=5\r\nX-App: 1\r\n' +
+        'X-Drop: 1\r\n' +
         'Set-Cookie: a=1\r\nSet-Cookie: b=2\r\nContent-Length: 5, 5\r\n\r\nhello',
       '/chunked':
         'HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\nTrailer: x-t\r\nX-App: 2\r\n\r\n' +

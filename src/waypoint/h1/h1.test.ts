@@ -73,6 +73,26 @@ describe('HTTP/1.1 request heads', () => {
     assert.deepEqual(nb.head.headers, ['x', '\xa0a\xa0']);
   });
 
+  it('drops the fields Connection names, but never framing or host', () => {
+    const r = req(
+      'POST / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, X-Secret, content-length, host, ,bad token\r\n' +
+        'X-Secret: 1\r\nX-Kept: 2\r\nx-secret: 3\r\nContent-Length: 2\r\n\r\nhi',
+    );
+    assert.ok(r && !r.error, JSON.stringify(r));
+    assert.deepEqual(r.head.headers, [
+      ...['host', 'a', 'connection', 'keep-alive, X-Secret, content-length, host, ,bad token'],
+      ...['x-kept', '2', 'content-length', '2'],
+    ]);
+    assert.deepEqual(r.head.framing, { kind: 'length', length: 2 });
+    const s = res('HTTP/1.1 200 OK\r\nConnection: x-up\r\nX-Up: 1\r\nContent-Length: 0\r\n\r\n');
+    assert.ok(s && !s.error);
+    assert.deepEqual(s.head.headers, ['connection', 'x-up', 'content-length', '0']);
+    // The usual lone option keeps the parsed list itself.
+    const k = req('GET / HTTP/1.1\r\nConnection: Keep-Alive\r\nX: 1\r\n\r\n');
+    assert.ok(k && !k.error);
+    assert.deepEqual(k.head.headers, ['connection', 'Keep-Alive', 'x', '1']);
+  });
+
   it('needs more bytes until the blank line', () => {
     assert.equal(req('GET / HTTP/1.1\r\nHost: a\r\n'), undefined);
     assert.equal(req('GET / HT'), undefined);

@@ -253,7 +253,43 @@ function parseFields(text: string, startLineLength: number, clean: boolean): Fie
     headers.push(name, value);
   }
   if (!clean) return fail(400, 'invalid character in start line');
-  return { headers, contentLength, transferEncoding, connection, expect };
+  const kept = connection === undefined ? headers : withoutNominated(headers, connection);
+  return { headers: kept, contentLength, transferEncoding, connection, expect };
+}
+
+/** Connection options that name no field, and fields no option may remove. */
+const NOT_NOMINATED: ReadonlySet<string> = new Set([
+  'close',
+  'keep-alive',
+  // Framing and the target authority stay: the head was framed by them, and
+  // a client must not be able to make this hop lose them.
+  'content-length',
+  'transfer-encoding',
+  'host',
+]);
+
+/**
+ * `headers` without the fields the Connection header names (RFC 9110
+ * §7.6.1: they are about this hop only, and an intermediary MUST remove
+ * them before forwarding). The usual lone "keep-alive" or "close" costs
+ * one comparison.
+ */
+function withoutNominated(headers: HeaderList, connection: string): HeaderList {
+  if (!connection.includes(',') && NOT_NOMINATED.has(connection.toLowerCase())) return headers;
+  let named: Set<string> | undefined;
+  for (const option of connection.split(',')) {
+    const name = option.trim().toLowerCase();
+    if (name === '' || NOT_NOMINATED.has(name) || !TOKEN.test(name)) continue;
+    named ??= new Set();
+    named.add(name);
+  }
+  if (named === undefined) return headers;
+  const out: HeaderList = [];
+  for (let i = 0; i < headers.length; i += 2) {
+    const name = headers[i] as string;
+    if (!named.has(name)) out.push(name, headers[i + 1] as string);
+  }
+  return out;
 }
 
 function version(v: string | undefined): 0 | 1 | HeadError {
