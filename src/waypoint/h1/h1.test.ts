@@ -133,6 +133,10 @@ describe('HTTP/1.1 request heads', () => {
     ['no colon', 'GET / HTTP/1.1\r\nHost\r\n\r\n', 400],
     ['bad method', 'G\x01T / HTTP/1.1\r\n\r\n', 400],
     ['space in target', 'GET /a b HTTP/1.1\r\n\r\n', 400],
+    ['empty target', 'GET  HTTP/1.1\r\n\r\n', 400],
+    ['control character in the target', 'GET /a\x01b HTTP/1.1\r\nHost: a\r\n\r\n', 400],
+    ['DEL in the target', 'GET /a\x7f HTTP/1.1\r\n\r\n', 400],
+    ['bad method after a good one was seen', 'GE(T / HTTP/1.1\r\n\r\n', 400],
     ['missing version', 'GET /\r\n\r\n', 400],
     ['garbage version', 'GET / HTTX/1.1\r\n\r\n', 400],
     ['HTTP/2.0 over HTTP/1 framing', 'GET / HTTP/2.0\r\n\r\n', 505],
@@ -178,11 +182,19 @@ describe('HTTP/1.1 response heads', () => {
     r = res('HTTP/1.1 204\r\n\r\n');
     assert.ok(r && !r.error);
     assert.equal(r.head.status, 204);
+    r = res('HTTP/1.1 999 Custom\r\n\r\n');
+    assert.ok(r && !r.error);
+    assert.equal(r.head.status, 999);
+    assert.equal(r.head.reason, 'Custom');
   });
 
   for (const [name, input] of [
     ['CL with TE', 'HTTP/1.1 200 OK\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n'],
     ['bad status code', 'HTTP/1.1 2000 OK\r\n\r\n'],
+    ['status code below 100', 'HTTP/1.1 099 Odd\r\n\r\n'],
+    ['status code with a letter', 'HTTP/1.1 2x0 OK\r\n\r\n'],
+    ['status code cut short', 'HTTP/1.1 20\r\n\r\n'],
+    ['no status code', 'HTTP/1.1\r\n\r\n'],
     ['not HTTP', 'SSH-2.0-OpenSSH\r\n\r\n'],
     ['header without colon', 'HTTP/1.1 200 OK\r\nbroken\r\n\r\n'],
     ['control character in the reason', 'HTTP/1.1 200 O\x01K\r\nA: b\r\n\r\n'],

@@ -275,6 +275,7 @@ const NOT_NOMINATED: ReadonlySet<string> = new Set([
  * one comparison.
  */
 function withoutNominated(headers: HeaderList, connection: string): HeaderList {
+  if (NOT_NOMINATED.has(connection)) return headers;
   if (!connection.includes(',') && NOT_NOMINATED.has(connection.toLowerCase())) return headers;
   let named: Set<string> | undefined;
   for (const option of connection.split(',')) {
@@ -302,8 +303,12 @@ function version(v: string | undefined): 0 | 1 | HeadError {
 
 function hasToken(list: string | undefined, token: string): boolean {
   if (list === undefined) return false;
-  // The usual single token ("keep-alive", "close") without split()'s array.
-  if (!list.includes(',')) return list.trim().toLowerCase() === token;
+  // The usual single token ("keep-alive", "close"), without split()'s
+  // array, and lowercased only when its length could match.
+  if (!list.includes(',')) {
+    const t = list.trim();
+    return t.length === token.length && (t === token || t.toLowerCase() === token);
+  }
   for (const t of list.split(',')) if (t.trim().toLowerCase() === token) return true;
   return false;
 }
@@ -314,7 +319,26 @@ function wantsClose(minor: 0 | 1, connection: string | undefined): boolean {
   return minor === 0 && !hasToken(connection, 'keep-alive');
 }
 
-/** Parses a request head at the start of `buf` (undefined: need more bytes). */
+/** Methods already seen valid; the same few repeat on every request (bounded). */
+const validMethods = new Set<string>();
+
+function validMethod(method: string): boolean {
+  if (validMethods.has(method)) return true;
+  if (!TOKEN.test(method)) return false;
+  if (validMethods.size < 64) validMethods.add(method);
+  return true;
+}
+
+/** The three-digit status code at `at` (100–999), or -1. */
+function statusCode(line: string, at: number): number {
+  const a = line.charCodeAt(at) - 48;
+  const b = line.charCodeAt(at + 1) - 48;
+  const c = line.charCodeAt(at + 2) - 48;
+  // NaN past the end of the line fails these comparisons too.
+  if (!(a >= 1 && a <= 9 && b >= 0 && b <= 9 && c >= 0 && c <= 9)) return -1;
+  return a * 100 + b * 10 + c;
+}
+
 /** Longest method accepted before its SP arrives; real ones are short. */
 const MAX_METHOD = 32;
 
@@ -338,6 +362,7 @@ function badStart(buf: Buffer): HeadError | undefined {
     : fail(400, 'invalid method');
 }
 
+/** Parses a request head at the start of `buf` (undefined: need more bytes). */
 export function parseRequestHead(
   buf: Buffer,
   limits: HeadLimits = DEFAULT_HEAD_LIMITS,
@@ -352,8 +377,11 @@ export function parseRequestHead(
     return fail(400, 'malformed request line');
   const method = startLine.slice(0, sp1);
   const target = startLine.slice(sp1 + 1, sp2);
-  if (!TOKEN.test(method)) return fail(400, 'invalid method');
-  if (!TARGET.test(target)) return fail(400, 'invalid request target');
+  if (!validMethod(method)) return fail(400, 'invalid method');
+  // splitHead found no control character in a clean head, and the target
+  // has no space (the start line split on them): only emptiness is left.
+  if (target.length === 0 || (!clean && !TARGET.test(target)))
+    return fail(400, 'invalid request target');
   const minor = version(startLine.slice(sp2 + 1));
   if (typeof minor !== 'number') return minor;
   const f = parseFields(text, startLine.length, clean);
@@ -403,8 +431,8 @@ export function parseResponseHead(
   const sp1 = startLine.indexOf(' ');
   const minor = version(sp1 < 0 ? startLine : startLine.slice(0, sp1));
   if (typeof minor !== 'number') return fail(400, 'malformed status line');
-  const code = startLine.slice(sp1 + 1, sp1 + 4);
-  if (!/^[1-9][0-9][0-9]$/.test(code) || (startLine.length > sp1 + 4 && startLine[sp1 + 4] !== ' '))
+  const status = statusCode(startLine, sp1 + 1);
+  if (status < 0 || (startLine.length > sp1 + 4 && startLine.charCodeAt(sp1 + 4) !== 32))
     return fail(400, 'malformed status line');
   const f = parseFields(text, startLine.length, clean);
   if ('error' in f) return f;
@@ -425,7 +453,7 @@ export function parseResponseHead(
     error: false,
     length,
     head: {
-      status: digitsValue(code),
+      status,
       reason: startLine.slice(sp1 + 5),
       minor,
       headers: f.headers,

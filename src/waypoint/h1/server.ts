@@ -138,7 +138,14 @@ class H1Connection<C> {
   private res: H1Response | undefined;
   /** When the current head's first byte arrived (0: none pending). */
   private headStart = 0;
+  /**
+   * When the connection was last seen active, to the deadline check's
+   * resolution: traffic only sets `active`, and the next check turns it
+   * into a time. A clock read per chunk on the request path costs more
+   * than a flag, and the idle timeout is coarse anyway (checked each second).
+   */
   private lastActive = performance.now();
+  private active = false;
   private paused = false;
   /** The client half-closed: end the connection after the requests it sent. */
   private halfClosed = false;
@@ -163,6 +170,10 @@ class H1Connection<C> {
   }
 
   checkDeadlines(now: number): void {
+    if (this.active) {
+      this.active = false;
+      this.lastActive = now;
+    }
     if (this.phase === Phase.Head && this.headStart > 0) {
       if (now - this.headStart > this.server.headersTimeoutMs)
         this.reject(408, 'request head not complete in time');
@@ -178,7 +189,7 @@ class H1Connection<C> {
   }
 
   private onData(chunk: Buffer): void {
-    this.lastActive = performance.now();
+    this.active = true;
     switch (this.phase) {
       case Phase.Head:
         this.pending = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
@@ -204,7 +215,7 @@ class H1Connection<C> {
     if (r === undefined) {
       // A half-closed client can never complete this head.
       if (this.halfClosed) this.end();
-      else if (this.headStart === 0) this.headStart = this.lastActive;
+      else if (this.headStart === 0) this.headStart = performance.now();
       return;
     }
     if (r.error) {
@@ -259,7 +270,7 @@ class H1Connection<C> {
   responseDone(res: H1Response, close: boolean): void {
     if (this.res !== res) return;
     this.res = undefined;
-    this.lastActive = performance.now();
+    this.active = true;
     // A request body nobody read to the end leaves the connection mid-message.
     if (this.phase === Phase.Body) {
       this.body?.destroy();
