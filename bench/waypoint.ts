@@ -10,6 +10,9 @@
 //     [--root BUILD_DIR]   a compiled build other than dist/; repeat it to measure several
 //                          builds side by side in one run (A/B comparisons, one arm each)
 //     [--node-load]        ambit's own Node load generator even when fortio is built
+// Output: a table per arm, then one JSON line per waypoint arm: addedP90Ratio
+// (median added p90 against haproxy's) and addedP90RatioRounds, the same
+// ratio round by round as [min, median, max] (how much the box moved it).
 // The open-loop phase uses fortio when scripts/build-fortio.sh has built it
 // (bench/.tools/fortio, or FORTIO=path), as Istio's benchmarks do.
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -253,6 +256,20 @@ async function main(): Promise<void> {
     console.table(out);
     const h = out[1];
     const f = out[2];
+    // The same ratio round by round (each arm against haproxy in that round):
+    // its spread says how far one run's headline can be trusted on this box.
+    const perRound = (name: string): [number, number, number] | null => {
+      const hap = per.get('haproxy (http mode)') ?? [];
+      const xs = (per.get(name) ?? []).flatMap((row, i) => {
+        const d = direct[i]?.result.latency.p90Ms ?? 0;
+        const ha = (hap[i]?.result.latency.p90Ms ?? 0) - d;
+        return ha > 0 ? [(row.result.latency.p90Ms - d) / ha] : [];
+      });
+      if (xs.length === 0) return null;
+      const v = [...xs].sort((a, b) => a - b);
+      const r2 = (x: number) => Math.round(x * 100) / 100;
+      return [r2(v[0] as number), r2(median(v)), r2(v[v.length - 1] as number)];
+    };
     // One line per waypoint arm (one build, or each of an A/B run's).
     for (const w of out.slice(3))
       if (h && f)
@@ -263,6 +280,7 @@ async function main(): Promise<void> {
             load: FORTIO ? 'fortio' : 'node',
             addedP90Ratio:
               h.addedP90Ms > 0 ? Math.round((w.addedP90Ms / h.addedP90Ms) * 100) / 100 : null,
+            addedP90RatioRounds: perRound(w.name),
             cpuRatio: h.cpuMsPer1000
               ? Math.round(((w.cpuMsPer1000 ?? 0) / h.cpuMsPer1000) * 100) / 100
               : null,

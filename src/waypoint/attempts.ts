@@ -10,9 +10,11 @@
  * 1000 RPS (docs/performance.md, "Fifth pass").
  */
 import type { OutgoingHttpHeaders } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { Cancel, type CancelSignal } from './cancel.js';
 import { type ConfigSnapshot, mergeTraffic } from './config.js';
 import { applyResponseFilters } from './filters.js';
+import { FieldLines, fieldLines } from './h1/serialize.js';
 import { cleanHeaders, type DownstreamResponse } from './messages.js';
 import {
   type AcquireResult,
@@ -28,6 +30,7 @@ import {
   type AttemptResult,
   perEndpointPort,
   sendAttempt,
+  type Upgraded,
   type UpstreamRequest,
   type UpstreamResponse,
 } from './upstream.js';
@@ -278,6 +281,10 @@ function stream(
   finished: () => void,
   signal: CancelSignal | undefined,
 ): void {
+  if (up.upgraded !== undefined) {
+    relaySwitched(up, up.upgraded, abort, res, ex, responseFilters, flags, finished);
+    return;
+  }
   if (responseFilters.length === 0 && up.lines !== undefined && res.writeHeadLines !== undefined) {
     // Nothing changes the fields: they go down as the lines they came as.
     res.writeHeadLines(up.statusCode, up.lines(), up.contentLength);
@@ -331,5 +338,106 @@ function stream(
       res.destroy();
       finish();
     },
+  });
+}
+
+/** Fields a 101 never forwards: the switch is stated by the waypoint itself. */
+const SWITCH_SKIP: ReadonlySet<string> = new Set([
+  'content-length',
+  'transfer-encoding',
+  'connection',
+  'keep-alive',
+  'upgrade',
+]);
+
+/**
+ * The app switched protocols (a WebSocket's 101): the client gets the 101,
+ * then both connections are relayed byte for byte until both sides end,
+ * with half-closes passed on and the downstream idle timeout applied. The
+ * exchange is counted when the relay ends (status 101, the bytes each way,
+ * the whole relay as its duration), as Envoy reports an upgraded stream.
+ */
+function relaySwitched(
+  res101: UpstreamResponse,
+  up: Upgraded,
+  abort: () => void,
+  res: DownstreamResponse,
+  ex: Exchange,
+  responseFilters: readonly RouteFilter[],
+  flags: string,
+  finished: () => void,
+): void {
+  if (res.upgrade === undefined || res.headersSent) {
+    // Only an HTTP/1.1 client's upgrade is ever sent on (forward.ts).
+    abort();
+    res.destroy();
+    finished();
+    return;
+  }
+  let lines: FieldLines;
+  if (responseFilters.length === 0 && res101.lines !== undefined) lines = res101.lines();
+  else {
+    const headers = res101.headers;
+    applyResponseFilters(responseFilters, headers);
+    lines = new FieldLines(fieldLines(headers, SWITCH_SKIP));
+  }
+  ex.status = 101;
+  ex.flags = flags;
+  const down = res.upgrade(lines, up.protocol);
+  const a = down.stream;
+  const b = up.stream;
+  let open = 2;
+  let over = false;
+  const done = (): void => {
+    if (over) return;
+    over = true;
+    finished();
+  };
+  const fail = (): void => {
+    a.destroy();
+    b.destroy();
+    done();
+  };
+  const closed = (other: Duplex) => (): void => {
+    // One side is gone: the other ends once its bytes are out.
+    if (!other.destroyed) other.end();
+    if (--open === 0) done();
+  };
+  relayOneWay(a, b, (n) => {
+    ex.requestBytes += n;
+  });
+  relayOneWay(b, a, (n) => {
+    ex.responseBytes += n;
+  });
+  a.on('error', fail);
+  b.on('error', fail);
+  a.once('close', closed(b));
+  b.once('close', closed(a));
+  const idle = a as Duplex & { setTimeout?: (ms: number, cb?: () => void) => unknown };
+  if (typeof idle.setTimeout === 'function' && down.idleTimeoutMs > 0)
+    idle.setTimeout(down.idleTimeoutMs, fail);
+  if (up.early !== undefined && up.early.length > 0) {
+    ex.responseBytes += up.early.length;
+    a.write(up.early);
+  }
+  if (down.pending !== undefined && down.pending.length > 0) {
+    ex.requestBytes += down.pending.length;
+    b.write(down.pending);
+  }
+  a.resume();
+  b.resume();
+}
+
+/** Bytes from `from` to `to` with backpressure; `from`'s end ends `to`. */
+function relayOneWay(from: Duplex, to: Duplex, count: (n: number) => void): void {
+  from.on('data', (c: Buffer) => {
+    count(c.length);
+    if (!to.write(c)) {
+      from.pause();
+      to.once('drain', () => from.resume());
+    }
+  });
+  from.once('end', () => {
+    if (!to.destroyed) to.end();
   });
 }

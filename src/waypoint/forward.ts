@@ -13,7 +13,7 @@ import { Cancel } from './cancel.js';
 import type { ConfigSnapshot } from './config.js';
 import { applyRequestFilters, type RequestHead } from './filters.js';
 import { BodyFramingError } from './h1/body.js';
-import type { Downstream, DownstreamResponse } from './messages.js';
+import { type Downstream, type DownstreamResponse, offersWebSocket } from './messages.js';
 import { nextTraceparent } from './metrics.js';
 import { matchRoute, pickBackend } from './router.js';
 import type { Runtime } from './runtime.js';
@@ -240,6 +240,12 @@ function pipeline(
       responseFilters = [...route.filters, ...choice.backend.filters];
   }
   const protocol = upstreamProtocol(snap, target, down);
+  // WebSocket goes on as an HTTP/1.1 upgrade; the 101 turns the exchange
+  // into a byte relay (attempts.ts). Other upgrades are dropped (hop-by-hop).
+  const upgrade =
+    protocol === 'http1' && res.upgrade !== undefined && offersWebSocket(down.upgrade)
+      ? down.upgrade
+      : undefined;
   const lines =
     head === undefined && protocol === 'http1'
       ? down.forwardLines(req.authority, req.traceparent)
@@ -268,7 +274,9 @@ function pipeline(
     const upstreamReq: UpstreamRequest =
       protocol === 'h2'
         ? { protocol, method, path, headers: headers ?? {}, body }
-        : { protocol, method, path, headers: lines ?? headers ?? {}, body };
+        : upgrade !== undefined
+          ? { protocol, method, path, headers: lines ?? headers ?? {}, body, upgrade }
+          : { protocol, method, path, headers: lines ?? headers ?? {}, body };
     return sendUpstream(rt, snap, route, target, upstreamReq, res, ex, reply, responseFilters);
   };
   return down.body === undefined

@@ -8,6 +8,7 @@ import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import { fieldValue, type HeaderList, headerObject } from './h1/parse.js';
 import { CONNECTION_FIELDS, checkedValue, FieldLines, parsedLines } from './h1/serialize.js';
+import type { SwitchedConnection } from './h1/server.js';
 
 /** Downstream request, HTTP/1.1 (h1/server.ts) or HTTP/2 (node:http2 compat API). */
 export interface Downstream {
@@ -28,10 +29,17 @@ export interface Downstream {
    * this downstream cannot build them (HTTP/2).
    */
   forwardLines(authority: string, traceparent: string): FieldLines | undefined;
+  /**
+   * HTTP/1.1 only: the protocols a body-less request asks to switch to
+   * (`Upgrade` with `Connection: upgrade`); undefined otherwise.
+   */
+  readonly upgrade: string | undefined;
 }
 
 /** A request whose fields are a node:http-style object (HTTP/2). */
 export class ObjectDownstream implements Downstream {
+  readonly upgrade = undefined;
+
   constructor(
     readonly method: string,
     readonly url: string,
@@ -64,6 +72,7 @@ export class ListDownstream implements Downstream {
     readonly url: string,
     private readonly fields: HeaderList,
     readonly body: Readable | undefined,
+    readonly upgrade: string | undefined = undefined,
   ) {}
 
   header(name: string): string | undefined {
@@ -108,6 +117,23 @@ export interface DownstreamResponse {
   readonly aborted: boolean;
   /** Calls `cb` once if the client goes away before the response ended. */
   onClose(cb: () => void): void;
+  /**
+   * HTTP/1.1 only: answers 101 with `lines` (plus `Connection: upgrade` and
+   * `Upgrade: protocol`) and hands over the connection: its stream (paused),
+   * the bytes the client sent after its request, and its idle timeout.
+   */
+  upgrade?(lines: FieldLines, protocol: string): SwitchedConnection;
+}
+
+/**
+ * Whether `upgrade` offers WebSocket: the one protocol a waypoint switches
+ * to, as Envoy's default `upgrade_configs` in Istio (an `h2c` upgrade is
+ * dropped: HTTP/2 is spoken with prior knowledge).
+ */
+export function offersWebSocket(upgrade: string | undefined): boolean {
+  if (upgrade === undefined) return false;
+  for (const p of upgrade.split(',')) if (p.trim().toLowerCase() === 'websocket') return true;
+  return false;
 }
 
 export const HOP_BY_HOP: ReadonlySet<string> = new Set([

@@ -906,4 +906,114 @@ describe('waypoint HTTP/1.1 wire behaviour (real sockets)', () => {
       /response_code="502"[^}]*response_flags="UPE"|response_flags="UPE"[^}]*response_code="502"/,
     );
   });
+
+  it('WebSocket: the 101 goes to the client, then bytes flow both ways until both sides end', async (t) => {
+    const KEY_ = 'dGhlIHNhbXBsZSBub25jZQ==';
+    const seen: import('node:http').IncomingHttpHeaders[] = [];
+    const app = createServer((_req, res) => res.end('plain'));
+    app.on('upgrade', (req, sock: Socket, head: Buffer) => {
+      seen.push(req.headers);
+      if (req.url === '/deny') {
+        sock.end('HTTP/1.1 403 Forbidden\r\ncontent-length: 6\r\n\r\ndenied');
+        return;
+      }
+      // RFC 6455's example key and accept; the app's first message rides with its 101.
+      sock.write(
+        'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+          'Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nX-App: 1\r\n\r\nhello',
+      );
+      if (head.length > 0) sock.write(head.toString().toUpperCase());
+      sock.on('data', (d: Buffer) => sock.write(d.toString().toUpperCase()));
+      sock.on('end', () => sock.end('bye'));
+    });
+    const port = await listen(t, app);
+    const w = await waypoint(t, {}, [endpoints('catalog', [port])]);
+    const s = connect(w.port, '127.0.0.1');
+    t.after(() => s.destroy());
+    s.setEncoding('latin1');
+    let got = '';
+    s.on('data', (c: string) => {
+      got += c;
+    });
+    const until = async (what: string) => {
+      for (let i = 0; i < 200 && !got.includes(what); i++)
+        await new Promise((r) => setTimeout(r, 10));
+      assert.ok(
+        got.includes(what),
+        `waited for ${JSON.stringify(what)}, got ${JSON.stringify(got)}`,
+      );
+    };
+    // The client's first frame rides with its request, as browsers never do but may.
+    s.write(
+      'GET /chat HTTP/1.1\r\nHost: catalog.shop.svc.cluster.local\r\nConnection: keep-alive, Upgrade\r\n' +
+        `Upgrade: websocket\r\nSec-WebSocket-Key: ${KEY_}\r\nSec-WebSocket-Version: 13\r\n\r\nearly`,
+    );
+    await until('hello');
+    const head = got.slice(0, got.indexOf('\r\n\r\n')).toLowerCase().split('\r\n');
+    assert.equal(head[0], 'http/1.1 101 switching protocols');
+    assert.ok(head.includes('upgrade: websocket'), head.join('|'));
+    assert.ok(head.includes('connection: upgrade'), head.join('|'));
+    assert.ok(head.includes('sec-websocket-accept: s3ppLMBiTxaQ9kYGzzhZRbK+xOo='.toLowerCase()));
+    assert.ok(head.includes('x-app: 1'));
+    assert.ok(
+      !head.some((l) => l.startsWith('content-length') || l.startsWith('transfer-encoding')),
+    );
+    // The app saw a WebSocket handshake, with the client's key.
+    assert.equal(seen[0]?.upgrade, 'websocket');
+    assert.match(seen[0]?.connection ?? '', /upgrade/i);
+    assert.equal(seen[0]?.['sec-websocket-key'], KEY_);
+    await until('EARLY');
+    s.write('ping');
+    await until('PING');
+    // Half-close: the client's end reaches the app, whose last bytes still arrive.
+    s.end();
+    await once(s, 'close');
+    assert.ok(got.endsWith('bye'), JSON.stringify(got));
+    const m = await w.registry.getSingleMetricAsString('istio_requests_total');
+    assert.match(m, /response_code="101"/);
+    const sent = await w.registry.getSingleMetricAsString('istio_request_bytes');
+    assert.match(sent, /istio_request_bytes_sum\{[^}]*response_code="101"[^}]*\} 9\b/);
+
+    // An app refusing the upgrade answers as usual, and the client's
+    // connection stays HTTP/1.1 for its next request.
+    const out = await exchange(
+      t,
+      w.port,
+      'GET /deny HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n' +
+        'GET /next HTTP/1.1\r\nHost: x\r\n\r\n',
+    );
+    assert.match(out, /^HTTP\/1\.1 403 Forbidden\r\n[\s\S]*denied/);
+    assert.match(out, /HTTP\/1\.1 200 OK[\s\S]*plain$/);
+  });
+
+  it('upgrades other than WebSocket are dropped; a 101 nobody asked for is 502', async (t) => {
+    const seen: (string | undefined)[] = [];
+    const app = createServer((req, res) => {
+      seen.push(req.headers.upgrade);
+      if (req.url === '/switch') {
+        // A broken app: switching protocols on a plain request.
+        req.socket.write(
+          'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n',
+        );
+        req.socket.destroy();
+        return;
+      }
+      res.end('plain');
+    });
+    app.on('upgrade', (req, sock: Socket) => {
+      seen.push(`upgrade event: ${req.headers.upgrade}`);
+      sock.destroy();
+    });
+    const port = await listen(t, app);
+    const w = await waypoint(t, {}, [endpoints('catalog', [port])]);
+    const out = await exchange(
+      t,
+      w.port,
+      'GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n',
+    );
+    assert.match(out, /^HTTP\/1\.1 200 OK[\s\S]*plain$/);
+    assert.deepEqual(seen, [undefined]);
+    const r = await w.get('/switch');
+    assert.equal(r.status, 502);
+  });
 });

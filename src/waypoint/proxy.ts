@@ -221,7 +221,7 @@ export class WaypointProxy {
     body: Readable | undefined,
     res: H1Response,
   ): void {
-    const down = new ListDownstream(head.method, head.target, head.headers, body);
+    const down = new ListDownstream(head.method, head.target, head.headers, body, head.upgrade);
     forward(this.rt, conn, down, res)?.catch((err: unknown) => {
       this.rt.log.error({ err }, 'request handler failed');
       res.destroy();

@@ -51,6 +51,12 @@ interface RequestBase {
   readonly path: string;
   /** Buffered body (replayable) or a stream (single attempt). */
   readonly body: Buffer | { readonly head: readonly Buffer[]; readonly rest: Readable };
+  /**
+   * HTTP/1.1 only: ask the app to switch to this protocol (`Upgrade`, sent
+   * with `Connection: upgrade`); a 101 then hands over the connection
+   * ({@link UpstreamResponse.upgraded}).
+   */
+  readonly upgrade?: string;
 }
 
 /**
@@ -97,6 +103,19 @@ export interface UpstreamResponse {
   lines?(): FieldLines;
   /** HTTP/1.1 only: the Content-Length the app sent. */
   readonly contentLength?: number | undefined;
+  /** After a 101 to an upgrade request: the connection, now in the new protocol. */
+  readonly upgraded?: Upgraded;
+}
+
+/**
+ * An upstream connection that switched protocols: the app's side of the
+ * new protocol (paused, out of any pool), the bytes the app sent after its
+ * 101, and the protocol its `Upgrade` named.
+ */
+export interface Upgraded {
+  readonly stream: Duplex;
+  readonly early: Buffer | undefined;
+  readonly protocol: string;
 }
 
 export type AttemptResult =

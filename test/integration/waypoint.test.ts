@@ -32,6 +32,16 @@ async function app(ip: string, name: string): Promise<number> {
     res.setHeader('x-version', name);
     res.end(name);
   });
+  // A WebSocket echo (RFC 6455's sample key and accept); framing is the
+  // app's business, the mesh relays bytes.
+  server.on('upgrade', (_req, sock: net.Socket) => {
+    sock.write(
+      'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+        `Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nX-Version: ${name}\r\n\r\n`,
+    );
+    sock.on('data', (d: Buffer) => sock.write(d.toString().toUpperCase()));
+    sock.on('end', () => sock.end('bye'));
+  });
   servers.push(server);
   await new Promise<void>((r) => server.listen(0, ip, r));
   return (server.address() as net.AddressInfo).port;
@@ -125,7 +135,7 @@ async function get(
   });
 }
 
-test('waypoint: HBONE in/out, 90/10 split, header match, retries, L7 deny, gRPC, bypass refused, metrics', async (t) => {
+test('waypoint: HBONE in/out, 90/10 split, header match, retries, L7 deny, WebSocket, gRPC, bypass refused, metrics', async (t) => {
   const mesh = loopbackMesh(t);
   const clientIp = mesh.ip(2);
   const serverIp = mesh.ip(3);
@@ -277,6 +287,35 @@ services:
   assert.equal(denied.status, 403);
   assert.equal(denied.body, 'RBAC: access denied');
 
+  // WebSocket through the waypoint, HBONE on both of its sides: the 101
+  // reaches the client, then bytes flow both ways until both ends close.
+  {
+    const { reply, socket } = await socksConnect(socks, vip, 80, clientIp);
+    assert.equal(reply, 0);
+    socket.setEncoding('latin1');
+    let got = '';
+    socket.on('data', (c: string) => {
+      got += c;
+    });
+    const waitFor = async (what: string) => {
+      for (let i = 0; i < 500 && !got.includes(what); i++)
+        await new Promise((r) => setTimeout(r, 10));
+      assert.ok(got.includes(what), `waited for ${JSON.stringify(what)}: ${JSON.stringify(got)}`);
+    };
+    socket.write(
+      `GET /chat HTTP/1.1\r\nHost: ${H('catalog')}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n` +
+        'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+    );
+    await waitFor('\r\n\r\n');
+    assert.match(got, /^HTTP\/1\.1 101 Switching Protocols\r\n/);
+    assert.match(got, /\r\nsec-websocket-accept: s3pPLMBiTxaQ9kYGzzhZRbK\+xOo=\r\n/i);
+    socket.write('ping');
+    await waitFor('PING');
+    socket.end();
+    await new Promise((r) => socket.once('close', r));
+    assert.ok(got.endsWith('bye'), JSON.stringify(got));
+  }
+
   // gRPC (h2c) through the waypoint: status and trailers arrive.
   {
     const { session, stream } = await grpcCall(socks, clientIp, grpcVip, 'SayHello');
@@ -349,6 +388,7 @@ services:
       .join('\n'),
   );
   assert.ok(metricValue(text, 'istio_requests_total', { response_code: '403' }) >= 1);
+  assert.ok(metricValue(text, 'istio_requests_total', { response_code: '101' }) >= 1);
   assert.ok(metricValue(text, 'istio_requests_total', { request_protocol: 'grpc' }) >= 1);
   const zbMetrics = await (
     await fetch(`http://${zB.addresses.metrics.address}:${zB.addresses.metrics.port}/metrics`)

@@ -16,7 +16,13 @@ import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import { constants as h2 } from 'node:http2';
 import type { Duplex, Readable } from 'node:stream';
 import type { CancelSignal } from '../cancel.js';
-import type { AttemptResult, BodySink, ResponseBody, UpstreamResponse } from '../upstream.js';
+import type {
+  AttemptResult,
+  BodySink,
+  ResponseBody,
+  Upgraded,
+  UpstreamResponse,
+} from '../upstream.js';
 import {
   type BodyDecoder,
   BodyFramingError,
@@ -30,8 +36,16 @@ import {
   headerObject,
   NO_BODY,
   parseResponseHead,
+  type ResponseHead,
 } from './parse.js';
-import { CONNECTION_FIELDS, FieldLines, fieldLines, parsedLines, withBody } from './serialize.js';
+import {
+  CONNECTION_FIELDS,
+  checkedValue,
+  FieldLines,
+  fieldLines,
+  parsedLines,
+  withBody,
+} from './serialize.js';
 
 export interface H1PoolOptions {
   /** Open connections per key. Default 256. */
@@ -50,6 +64,8 @@ export interface H1Request {
   /** End-to-end fields: an object (checked as written) or lines built from checked input. */
   readonly headers: OutgoingHttpHeaders | FieldLines;
   readonly body: Buffer | { readonly head: readonly Buffer[]; readonly rest: Readable };
+  /** Protocols to upgrade to (sent as `Upgrade` with `Connection: upgrade`). */
+  readonly upgrade?: string;
 }
 
 export interface H1Response {
@@ -317,6 +333,8 @@ class Connection implements ResponseBody {
   /** Set on a reused connection with a replayable request (H1Pool.send). */
   private replay: (() => void) | undefined;
   private method = 'GET';
+  /** The request asked for an upgrade: a 101 hands the connection over. */
+  private upgrade = false;
   private requestClose = false;
   private requestSent = false;
   private decoder: BodyDecoder = bodyDecoder(NO_BODY);
@@ -350,11 +368,17 @@ class Connection implements ResponseBody {
     private readonly stream: Duplex,
     private readonly limits: HeadLimits,
   ) {
-    stream.on('data', (c: Buffer) => this.onData(c));
-    stream.on('end', () => this.onEnd());
-    stream.on('error', (err: Error) => this.onGone(err));
-    stream.on('close', () => this.onGone());
+    stream.on('data', this.onDataL);
+    stream.on('end', this.onEndL);
+    stream.on('error', this.onErrorL);
+    stream.on('close', this.onCloseL);
   }
+
+  // Kept to be removed again when the connection switches protocols.
+  private readonly onDataL = (c: Buffer): void => this.onData(c);
+  private readonly onEndL = (): void => this.onEnd();
+  private readonly onErrorL = (err: Error): void => this.onGone(err);
+  private readonly onCloseL = (): void => this.onGone();
 
   get usable(): boolean {
     return this.phase === Phase.Idle && !this.stream.destroyed;
@@ -377,7 +401,9 @@ class Connection implements ResponseBody {
     this.settle = onResult;
     this.replay = replay;
     this.method = req.method;
-    this.requestClose = false;
+    this.upgrade = req.upgrade !== undefined;
+    // A connection that offered an upgrade is not reused, whatever the answer.
+    this.requestClose = this.upgrade;
     this.requestSent = false;
     this.responseClose = false;
     this.sink = undefined;
@@ -403,6 +429,8 @@ class Connection implements ResponseBody {
     const lines =
       req.headers instanceof FieldLines ? req.headers.text : fieldLines(req.headers, OWN_FIELDS);
     let head = `${req.method} ${req.path} HTTP/1.1\r\n${lines}`;
+    if (req.upgrade !== undefined)
+      head += `connection: upgrade\r\nupgrade: ${checkedValue('upgrade', req.upgrade)}\r\n`;
     const s = this.stream;
     if (Buffer.isBuffer(req.body)) {
       const b = req.body;
@@ -457,7 +485,8 @@ class Connection implements ResponseBody {
     if (head.status < 200) {
       // 100 Continue / 103 Early Hints: the final response follows.
       if (head.status === 101) {
-        this.fail('protocol-error', new Error('unexpected 101 Switching Protocols'));
+        if (this.upgrade && head.upgrade !== undefined) this.switched(head, rest);
+        else this.fail('protocol-error', new Error('unexpected 101 Switching Protocols'));
         return;
       }
       if (rest) {
@@ -482,6 +511,36 @@ class Connection implements ResponseBody {
     if (this.phase !== Phase.Body) return;
     if (rest) this.feed(rest, 0);
     else if (this.decoder.done) this.bodyDone();
+  }
+
+  /**
+   * The app switched protocols: this connection leaves HTTP/1.1 and the
+   * pool, and goes to the caller as it is (paused, none of our listeners
+   * left), with the bytes that followed the 101.
+   */
+  private switched(head: ResponseHead, rest: Buffer | undefined): void {
+    const stream = this.stream;
+    stream.pause();
+    stream.off('data', this.onDataL);
+    stream.off('end', this.onEndL);
+    stream.off('error', this.onErrorL);
+    stream.off('close', this.onCloseL);
+    this.phase = Phase.Closed;
+    this.signal?.removeEventListener('abort', this.onAbort);
+    this.signal = undefined;
+    this.pool.closedOne(this.entry, this);
+    const settle = this.settle;
+    this.settle = undefined;
+    this.replay = undefined;
+    settle?.({
+      kind: 'response',
+      res: new ParsedResponse(101, head.headers, undefined, NO_RESPONSE_BODY, {
+        stream,
+        early: rest,
+        protocol: head.upgrade as string,
+      }),
+      abort: () => abortStream(stream),
+    });
   }
 
   private feed(chunk: Buffer, start: number): void {
@@ -633,6 +692,13 @@ function abortStream(stream: Duplex): void {
   else stream.destroy();
 }
 
+/** The body of a 101: none (what follows is the new protocol). */
+const NO_RESPONSE_BODY: ResponseBody = {
+  pipe: (sink) => sink.end(undefined),
+  resume: () => {},
+  discard: () => {},
+};
+
 /** Response fields never forwarded: trailers are decoded and dropped here. */
 const HOP_BY_HOP: ReadonlySet<string> = new Set([...CONNECTION_FIELDS, 'trailer']);
 /** Left out of forwarded lines: hop-by-hop fields, and the length the writer frames with. */
@@ -651,6 +717,7 @@ class ParsedResponse implements UpstreamResponse {
     private readonly fields: HeaderList,
     readonly contentLength: number | undefined,
     readonly body: ResponseBody,
+    readonly upgraded?: Upgraded,
   ) {}
 
   get headers(): IncomingHttpHeaders {

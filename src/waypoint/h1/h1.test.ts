@@ -73,6 +73,22 @@ describe('HTTP/1.1 request heads', () => {
     assert.deepEqual(nb.head.headers, ['x', '\xa0a\xa0']);
   });
 
+  it('an upgrade needs the Connection token and no body', () => {
+    const up = (h: string) => {
+      const r = req(`GET /ws HTTP/1.1\r\nHost: a\r\n${h}\r\n`);
+      assert.ok(r && !r.error, JSON.stringify(r));
+      return r.head.upgrade;
+    };
+    assert.equal(up('Connection: keep-alive, Upgrade\r\nUpgrade: websocket\r\n'), 'websocket');
+    assert.equal(up('Upgrade: websocket\r\n'), undefined, 'Upgrade alone is not an offer');
+    assert.equal(up('Connection: upgrade\r\n'), undefined);
+    assert.equal(
+      up('Connection: upgrade\r\nUpgrade: websocket\r\nContent-Length: 2\r\n'),
+      undefined,
+      'a request with a body does not switch',
+    );
+  });
+
   it('drops the fields Connection names, but never framing or host', () => {
     const r = req(
       'POST / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, X-Secret, content-length, host, ,bad token\r\n' +

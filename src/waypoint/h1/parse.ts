@@ -43,6 +43,12 @@ export interface RequestHead {
   readonly close: boolean;
   /** `Expect: 100-continue` was sent. */
   readonly expectContinue: boolean;
+  /**
+   * The protocols of `Upgrade` when the request asks to switch (the
+   * `upgrade` token in Connection, RFC 9110 §7.8) and has no body; else
+   * undefined.
+   */
+  readonly upgrade: string | undefined;
 }
 
 export interface ResponseHead {
@@ -55,6 +61,8 @@ export interface ResponseHead {
   /** The Content-Length sent (repeats agree), also where it frames no body (HEAD, 304). */
   readonly contentLength: number | undefined;
   readonly close: boolean;
+  /** The `Upgrade` field (a 101's new protocol). */
+  readonly upgrade: string | undefined;
 }
 
 /** How a message body is delimited (RFC 9112 §6.3). */
@@ -180,6 +188,7 @@ interface Fields {
   transferEncoding: string | undefined;
   connection: string | undefined;
   expect: string | undefined;
+  upgrade: string | undefined;
 }
 
 /**
@@ -209,6 +218,7 @@ function parseFields(text: string, startLineLength: number, clean: boolean): Fie
   let transferEncoding: string | undefined;
   let connection: string | undefined;
   let expect: string | undefined;
+  let upgrade: string | undefined;
   // Only a head with a control character somewhere (splitHead's scan) is
   // checked field by field, to say which (or that the start line has it).
   for (let pos = startLineLength + 2; pos < text.length + 2; ) {
@@ -249,12 +259,15 @@ function parseFields(text: string, startLineLength: number, clean: boolean): Fie
       case 'expect':
         expect = value;
         break;
+      case 'upgrade':
+        upgrade = upgrade === undefined ? value : `${upgrade}, ${value}`;
+        break;
     }
     headers.push(name, value);
   }
   if (!clean) return fail(400, 'invalid character in start line');
   const kept = connection === undefined ? headers : withoutNominated(headers, connection);
-  return { headers: kept, contentLength, transferEncoding, connection, expect };
+  return { headers: kept, contentLength, transferEncoding, connection, expect, upgrade };
 }
 
 /** Connection options that name no field, and fields no option may remove. */
@@ -412,6 +425,10 @@ export function parseRequestHead(
       framing,
       close: wantsClose(minor, f.connection),
       expectContinue: f.expect !== undefined && f.expect.toLowerCase() === '100-continue',
+      upgrade:
+        f.upgrade !== undefined && framing === NO_BODY && hasToken(f.connection, 'upgrade')
+          ? f.upgrade
+          : undefined,
     },
   };
 }
@@ -460,6 +477,7 @@ export function parseResponseHead(
       framing,
       contentLength: f.contentLength === undefined ? undefined : digitsValue(f.contentLength),
       close: wantsClose(minor, f.connection) || framing.kind === 'close',
+      upgrade: f.upgrade,
     },
   };
 }

@@ -57,6 +57,16 @@ export interface H1ServerOptions<C> {
   readonly onClientError?: (status: number, reason: string, context: C) => void;
 }
 
+/** A connection that left HTTP/1.1 for another protocol (a 101). */
+export interface SwitchedConnection {
+  /** Paused, with none of the server's listeners left. */
+  readonly stream: Duplex;
+  /** Bytes the client sent after the request that switched. */
+  readonly pending: Buffer | undefined;
+  /** The server's idle timeout, for the new protocol's connection. */
+  readonly idleTimeoutMs: number;
+}
+
 const CONTINUE = Buffer.from('HTTP/1.1 100 Continue\r\n\r\n');
 /** Framing and connection fields are written by the response itself. */
 const OWN_FIELDS: ReadonlySet<string> = new Set([
@@ -159,14 +169,39 @@ class H1Connection<C> {
     private readonly context: C,
   ) {}
 
+  // Kept to be removed again when the connection switches protocols.
+  private readonly onDataL = (c: Buffer): void => this.onData(c);
+  private readonly onEndL = (): void => this.onEnd();
+  private readonly onErrorL = (): void => this.destroy();
+  private readonly onCloseL = (): void => this.onClose();
+
   start(first?: Buffer): void {
     const s = this.stream;
-    s.on('data', (c: Buffer) => this.onData(c));
-    s.on('end', () => this.onEnd());
-    s.on('error', () => this.destroy());
-    s.on('close', () => this.onClose());
+    s.on('data', this.onDataL);
+    s.on('end', this.onEndL);
+    s.on('error', this.onErrorL);
+    s.on('close', this.onCloseL);
     if (first && first.length > 0) this.onData(first);
     s.resume();
+  }
+
+  /**
+   * The current response switched protocols (101): the connection leaves
+   * HTTP/1.1. Returns the stream (paused, none of our listeners left) and
+   * the bytes received after the request head.
+   */
+  switchProtocols(): SwitchedConnection {
+    const s = this.stream;
+    s.pause();
+    s.off('data', this.onDataL);
+    s.off('end', this.onEndL);
+    s.off('error', this.onErrorL);
+    s.off('close', this.onCloseL);
+    this.phase = Phase.Closed;
+    this.res = undefined;
+    const pending = this.pending;
+    this.pending = undefined;
+    return { stream: s, pending, idleTimeoutMs: this.server.idleTimeoutMs };
   }
 
   checkDeadlines(now: number): void {
@@ -374,6 +409,7 @@ interface Connection {
   /** The client half-closed and sent nothing more: this response ends the connection. */
   readonly lastResponse: boolean;
   responseDone(res: H1Response, close: boolean): void;
+  switchProtocols(): SwitchedConnection;
   destroy(): void;
 }
 
@@ -484,6 +520,23 @@ export class H1Response {
     } else if (head !== undefined) s.write(withBody(head, tail));
     else if (tail !== undefined) s.write(tail);
     this.conn.responseDone(this, this.close);
+  }
+
+  /**
+   * Answers 101 with `lines` and leaves HTTP/1.1: returns the connection's
+   * stream and the bytes the client sent after its request head.
+   */
+  upgrade(lines: FieldLines, protocol: string): SwitchedConnection {
+    this.finished = true;
+    this.sent = true;
+    this.head = undefined;
+    this.conn.stream.write(
+      Buffer.from(
+        `${statusLine(101)}${lines.text}connection: upgrade\r\nupgrade: ${protocol}\r\n\r\n`,
+        'latin1',
+      ),
+    );
+    return this.conn.switchProtocols();
   }
 
   private flushHead(): boolean {
