@@ -171,11 +171,12 @@ export const FEATURES = {
     'blocker',
     'no Gateway API equivalent: WasmPlugin, or rewrite in the application',
   ),
-  'vs.cors': f(
-    'CORS policy',
+  'vs.cors': f('CORS policy', 'exact', 'auto', 'HTTPRoute CORS filter, answered by the waypoint'),
+  'vs.cors.origin': f(
+    'CORS origin by prefix or regex',
     'none',
-    'blocker',
-    'not served by the waypoint: answer CORS in the application or a WasmPlugin',
+    'warning',
+    'the Gateway API lists origins (a leading * in the host for subdomains): such an origin is dropped, list it instead',
   ),
   'vs.directResponse': f(
     'direct response',

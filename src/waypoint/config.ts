@@ -5,6 +5,7 @@
  * version. The {@link ConfigStore} holds immutable snapshots: a request keeps
  * the snapshot it started with, so a swap never disturbs in-flight requests.
  */
+
 import { AmbitError } from '../core/errors.js';
 import {
   BackendTraffic_LoadBalancer,
@@ -20,6 +21,7 @@ import {
 } from '../gen/ambit/waypoint_pb.js';
 import { bytesToIp, normalizeIp } from '../state/ip.js';
 import { compilePolicy } from './authz.js';
+import { compileCors } from './cors.js';
 import { WaypointErrors } from './errors.js';
 import { sortRoutes } from './router.js';
 import type {
@@ -153,8 +155,10 @@ function compileFilters(fs: readonly Filter[]): RouteFilter[] {
           percent: Math.min(100, k.value.percent),
         });
         break;
+      case 'cors':
+        out.push({ type: 'CORS', policy: compileCors(k.value) });
+        break;
       default:
-        // CORS: not enforced yet (documented in docs/waypoint.md).
         break;
     }
   }

@@ -11,6 +11,7 @@ import { authorizeRequest } from './authz.js';
 import { type BufferedBody, readBody } from './body.js';
 import { Cancel } from './cancel.js';
 import type { ConfigSnapshot } from './config.js';
+import { type CorsPolicy, isPreflight, preflightFields, responseFields } from './cors.js';
 import { applyRequestFilters, type RequestHead } from './filters.js';
 import { BodyFramingError } from './h1/body.js';
 import { type Downstream, type DownstreamResponse, offersWebSocket } from './messages.js';
@@ -222,7 +223,27 @@ function pipeline(
   let target = { service: conn.service, port: conn.port };
   let responseFilters: readonly RouteFilter[] = NO_FILTERS;
   let mirrors: readonly Extract<RouteFilter, { type: 'RequestMirror' }>[] | undefined;
+  let corsFields: Record<string, string> | undefined;
   if (route) {
+    const cors = corsPolicy(route.filters);
+    if (cors !== undefined) {
+      const origin = down.header('origin');
+      const asked = down.header('access-control-request-method');
+      // A preflight is the waypoint's to answer; it never reaches the app.
+      if (isPreflight(down.method, origin, asked))
+        return void reply(
+          200,
+          '-',
+          '',
+          preflightFields(
+            cors,
+            origin as string,
+            asked,
+            down.header('access-control-request-headers'),
+          ),
+        );
+      if (origin !== undefined) corsFields = responseFields(cors, origin);
+    }
     if (route.filters.length > 0) {
       const f = applyRequestFilters(route.filters, objectHead(), conn.port, route.match);
       if (f.kind === 'redirect') return void reply(f.status, '-', '', { location: f.location });
@@ -238,6 +259,7 @@ function pipeline(
     target = { service: choice.backend.service, port: choice.backend.port };
     if (route.filters.length > 0 || choice.backend.filters.length > 0)
       responseFilters = [...route.filters, ...choice.backend.filters];
+    if (corsFields !== undefined) responseFilters = [...responseFilters, corsModifier(corsFields)];
   }
   const protocol = upstreamProtocol(snap, target, down);
   // WebSocket goes on as an HTTP/1.1 upgrade; the 101 turns the exchange
@@ -282,6 +304,23 @@ function pipeline(
   return down.body === undefined
     ? send(EMPTY)
     : readBody(down.body, rt.maxBufferedBodyBytes).then(send);
+}
+
+/** The route rule's CORS policy, if it has a CORS filter (the first counts). */
+function corsPolicy(filters: readonly RouteFilter[]): CorsPolicy | undefined {
+  for (const f of filters) if (f.type === 'CORS') return f.policy;
+  return undefined;
+}
+
+/**
+ * CORS fields as a response filter run after the route's own: they are
+ * set, except `Vary`, which is added to the app's.
+ */
+function corsModifier(fields: Record<string, string>): RouteFilter {
+  const set: [string, string][] = [];
+  const add: [string, string][] = [];
+  for (const [k, v] of Object.entries(fields)) (k === 'vary' ? add : set).push([k, v]);
+  return { type: 'ResponseHeaderModifier', modifier: { set, add, remove: [] } };
 }
 
 /**

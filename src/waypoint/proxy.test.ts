@@ -636,6 +636,99 @@ async function exchange(t: TestContext, port: number, bytes: string | Buffer, en
   return out;
 }
 
+function call(
+  port: number,
+  method: string,
+  path: string,
+  headers: Record<string, string>,
+): Promise<{ status: number; headers: import('node:http').IncomingHttpHeaders; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, method, path, headers }, (res) => {
+      let body = '';
+      res.setEncoding('latin1');
+      res.on('data', (c: string) => {
+        body += c;
+      });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+describe('waypoint CORS filter (real sockets)', () => {
+  it('answers preflights itself and marks allowed cross-origin responses', async (t) => {
+    const seen: string[] = [];
+    const up = await upstream(t, (req, res) => {
+      seen.push(`${req.method} ${req.url}`);
+      req.resume();
+      res.writeHead(200, { vary: 'Accept-Encoding', 'x-total': '3' });
+      res.end('ok');
+    });
+    const cors = {
+      allowOrigins: ['https://*.shop.example'],
+      allowMethods: ['GET', 'PUT'],
+      allowHeaders: ['X-Token'],
+      exposeHeaders: ['X-Total'],
+      allowCredentials: true,
+      maxAgeSeconds: 600,
+    };
+    const w = await waypoint(
+      t,
+      {
+        routes: [
+          route({
+            match: { path: '/api' },
+            filters: [{ kind: { case: 'cors', value: cors } }],
+            backends: [{ service: KEY('catalog'), port: 80, weight: 1 }],
+          }),
+          route({ backends: [{ service: KEY('catalog'), port: 80, weight: 1 }] }),
+        ],
+      },
+      [endpoints('catalog', [up.port])],
+    );
+    const origin = 'https://www.shop.example';
+    const pre = await call(w.port, 'OPTIONS', '/api/items', {
+      origin,
+      'access-control-request-method': 'PUT',
+      'access-control-request-headers': 'x-token',
+    });
+    assert.equal(pre.status, 200);
+    assert.equal(pre.headers['access-control-allow-origin'], origin);
+    assert.equal(pre.headers['access-control-allow-methods'], 'GET, PUT');
+    assert.equal(pre.headers['access-control-allow-headers'], 'x-token');
+    assert.equal(pre.headers['access-control-allow-credentials'], 'true');
+    assert.equal(pre.headers['access-control-max-age'], '600');
+    // A preflight from an origin not allowed: answered, without CORS fields.
+    const bad = await call(w.port, 'OPTIONS', '/api/items', {
+      origin: 'https://evil.example',
+      'access-control-request-method': 'PUT',
+    });
+    assert.equal(bad.status, 200);
+    assert.equal(bad.headers['access-control-allow-origin'], undefined);
+    assert.deepEqual(seen, [], 'a preflight reached the app');
+
+    const actual = await call(w.port, 'PUT', '/api/items', { origin });
+    assert.equal(actual.status, 200);
+    assert.equal(actual.body, 'ok');
+    assert.equal(actual.headers['access-control-allow-origin'], origin);
+    assert.equal(actual.headers['access-control-expose-headers'], 'X-Total');
+    assert.equal(actual.headers['access-control-allow-credentials'], 'true');
+    assert.equal(actual.headers.vary, 'Accept-Encoding,Origin');
+    const other = await call(w.port, 'GET', '/api/items', { origin: 'https://evil.example' });
+    assert.equal(other.status, 200);
+    assert.equal(other.headers['access-control-allow-origin'], undefined);
+    assert.equal(other.headers.vary, 'Accept-Encoding');
+    // A rule without the filter: an OPTIONS goes to the app, no CORS fields.
+    const plain = await call(w.port, 'OPTIONS', '/other', {
+      origin,
+      'access-control-request-method': 'PUT',
+    });
+    assert.equal(plain.headers['access-control-allow-origin'], undefined);
+    assert.deepEqual(seen, ['PUT /api/items', 'GET /api/items', 'OPTIONS /other']);
+  });
+});
+
 describe('waypoint HTTP/1.1 wire behaviour (real sockets)', () => {
   it('pipelined requests are answered in order on one connection', async (t) => {
     const up = await upstream(t, (req, res) => {

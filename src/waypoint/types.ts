@@ -4,6 +4,7 @@
  * never re-parses configuration. Everything here is immutable after build.
  */
 import type { CompiledPolicy } from './authz.js';
+import type { CorsPolicy } from './cors.js';
 
 /** `"<namespace>/<hostname>"`, the resource name of both pushed types. */
 export type ServiceKey = string;
@@ -41,6 +42,7 @@ export type PathModifier =
 
 export type RouteFilter =
   | { readonly type: 'RequestHeaderModifier'; readonly modifier: HeaderModifier }
+  | { readonly type: 'CORS'; readonly policy: CorsPolicy }
   | { readonly type: 'ResponseHeaderModifier'; readonly modifier: HeaderModifier }
   | {
       readonly type: 'RequestRedirect';

@@ -145,9 +145,21 @@ function filters(
   route: HTTPRoute,
   opts: TranslateOptions,
   status: StatusSink,
+  onBackend = false,
 ): Filter[] {
   const out: Filter[] = [];
   for (const f of list) {
+    if (onBackend && f.type === 'CORS') {
+      // A preflight is answered before any backend is picked.
+      status.add(
+        'HTTPRoute',
+        route.metadata.namespace,
+        route.metadata.name,
+        'UnsupportedValue',
+        'filter CORS is supported on rules, not on backendRefs; ignored',
+      );
+      continue;
+    }
     const x = filterOf(f, route, opts);
     if (x) out.push(x);
     else
@@ -219,7 +231,7 @@ export function routesFor(
           service: `${bns}/${serviceHostname(b.name, bns, opts)}`,
           port: b.port ?? 0,
           weight: b.weight,
-          filters: filters(b.filters, r, opts, status),
+          filters: filters(b.filters, r, opts, status, true),
           invalidReason,
         });
       });

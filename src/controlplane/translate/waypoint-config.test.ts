@@ -173,6 +173,44 @@ test('route precedence across routes: exact > longest prefix > method > headers;
   assert.equal(cfg.statuses.filter((s) => s.reason === 'BackendNotFound').length, 2);
 });
 
+test('a CORS filter travels with its rule; on a backendRef it is refused with a status', () => {
+  const cors = {
+    type: 'CORS',
+    cors: { allowOrigins: ['https://app.example'], allowMethods: ['GET'], maxAge: 60 },
+  };
+  const r = res({
+    apiVersion: 'gateway.networking.k8s.io/v1',
+    kind: 'HTTPRoute',
+    metadata: { name: 'web', namespace: 'shop', creationTimestamp: '2024-01-01T00:00:00Z' },
+    spec: {
+      parentRefs: [{ group: '', kind: 'Service', name: 'catalog' }],
+      rules: [
+        {
+          matches: [{ path: { type: 'PathPrefix', value: '/web' } }],
+          filters: [cors],
+          backendRefs: [{ name: 'catalog-v1', port: 80, filters: [cors] }],
+        },
+      ],
+    },
+  });
+  const cfg = translate([...shop(), r]);
+  const web = (cfg.waypoint.services.get(CATALOG)?.routes ?? []).find(
+    (x) => x.route === 'shop/web',
+  );
+  const f = web?.filters[0]?.kind;
+  assert.equal(f?.case, 'cors');
+  assert.deepEqual(f?.case === 'cors' && [f.value.allowOrigins, f.value.maxAgeSeconds], [
+    ['https://app.example'],
+    60,
+  ]);
+  assert.deepEqual(web?.backends[0]?.filters, []);
+  assert.ok(
+    cfg.statuses.some(
+      (s) => s.name === 'web' && s.reason === 'UnsupportedValue' && /CORS/.test(s.message),
+    ),
+  );
+});
+
 test('DestinationRule is the base for resilience; BackendPolicy overrides field by field', () => {
   const dr = res({
     apiVersion: 'networking.istio.io/v1',

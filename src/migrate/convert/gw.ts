@@ -75,6 +75,17 @@ export type GwFilter =
   | {
       type: 'RequestMirror';
       requestMirror: { backendRef: Omit<BackendRef, 'weight' | 'filters'> };
+    }
+  | {
+      type: 'CORS';
+      cors: {
+        allowOrigins?: string[];
+        allowMethods?: string[];
+        allowHeaders?: string[];
+        exposeHeaders?: string[];
+        allowCredentials?: boolean;
+        maxAge?: number;
+      };
     };
 
 export interface GwRule {

@@ -141,9 +141,37 @@ const cases: [string, VsHttpRoute, string[], unknown][] = [
   ],
   [
     'CORS',
-    { route: dest, corsPolicy: { allowOrigins: [{ exact: 'https://a' }] } },
+    {
+      route: dest,
+      corsPolicy: {
+        allowOrigins: [{ exact: 'https://a' }, { prefix: 'https://b' }],
+        allowMethods: ['GET', 'POST'],
+        exposeHeaders: ['x-total'],
+        maxAge: '24h',
+        allowCredentials: true,
+      },
+    },
+    ['vs.cors.origin', 'vs.cors'],
+    {
+      filters: [
+        {
+          type: 'CORS',
+          cors: {
+            allowOrigins: ['https://a'],
+            allowMethods: ['GET', 'POST'],
+            exposeHeaders: ['x-total'],
+            allowCredentials: true,
+            maxAge: 86400,
+          },
+        },
+      ],
+    },
+  ],
+  [
+    'CORS for any origin',
+    { route: dest, corsPolicy: { allowOrigins: [{ regex: '.*' }] } },
     ['vs.cors'],
-    {},
+    { filters: [{ type: 'CORS', cors: { allowOrigins: ['*'] } }] },
   ],
   [
     'regex rewrite',

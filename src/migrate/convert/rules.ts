@@ -181,6 +181,48 @@ function duration(s: string): string {
   return gwDuration(parseDuration(s));
 }
 
+const strings = (v: unknown): string[] =>
+  Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : [];
+
+/**
+ * Istio's corsPolicy as the HTTPRoute CORS filter. Origins given exactly
+ * (or `*`, or the regex `.*`) carry over; a prefix or other regex origin
+ * has no Gateway API form and is dropped with a finding.
+ */
+function corsFilter(
+  c: Record<string, unknown>,
+  label: string,
+  notes: RuleNote[],
+): Extract<GwFilter, { type: 'CORS' }> {
+  const origins: string[] = [];
+  const matches = Array.isArray(c.allowOrigins)
+    ? (c.allowOrigins as Record<string, unknown>[])
+    : [];
+  for (const m of matches) {
+    if (typeof m.exact === 'string') origins.push(m.exact);
+    else if (m.regex === '.*') origins.push('*');
+    else
+      notes.push({
+        id: 'vs.cors.origin',
+        detail: `${label}: origin ${JSON.stringify(m)} dropped`,
+      });
+  }
+  // The deprecated list of exact origins.
+  origins.push(...strings(c.allowOrigin));
+  const cors: Extract<GwFilter, { type: 'CORS' }>['cors'] = {
+    allowOrigins: origins.includes('*') ? ['*'] : [...new Set(origins)],
+  };
+  for (const k of ['allowMethods', 'allowHeaders', 'exposeHeaders'] as const) {
+    const v = strings(c[k]);
+    if (v.length > 0) cors[k] = v;
+  }
+  if (typeof c.allowCredentials === 'boolean') cors.allowCredentials = c.allowCredentials;
+  if (typeof c.maxAge === 'string')
+    cors.maxAge = Math.max(1, Math.ceil(parseDuration(c.maxAge) / 1000));
+  notes.push({ id: 'vs.cors', detail: `${label}: CORS for ${cors.allowOrigins?.join(', ')}` });
+  return { type: 'CORS', cors };
+}
+
 /** Converts one http rule. `label` names it in findings ("http[2]"). */
 export function convertRule(
   rule: VsHttpRoute,
@@ -285,6 +327,7 @@ export function convertRule(
     });
     notes.push({ id: 'vs.mirror', detail: `${label} mirrors to ${m.destination.host}` });
   }
+  if (rule.corsPolicy !== undefined) filters.push(corsFilter(rule.corsPolicy, label, notes));
   if (filters.length > 0) out.filters = filters;
 
   if (rule.redirect === undefined) {
@@ -359,7 +402,6 @@ export function convertRule(
       .join(', ');
     notes.push({ id: 'vs.fault', detail: `${label}: ${what} (not converted)` });
   }
-  if (rule.corsPolicy !== undefined)
-    notes.push({ id: 'vs.cors', detail: `${label}: CORS policy (not converted)` });
+
   return { rule: out, notes };
 }
