@@ -17,6 +17,7 @@ export {
   type DestinationRule,
   describeResource,
   type Gateway,
+  type GRPCRoute,
   type HTTPRoute,
   KNOWN_KINDS,
   type Meta,

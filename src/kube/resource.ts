@@ -15,7 +15,7 @@ import {
   serviceAccountSchema,
   serviceSchema,
 } from './schema/core.js';
-import { gatewaySchema, httpRouteSchema } from './schema/gateway.js';
+import { gatewaySchema, grpcRouteSchema, httpRouteSchema } from './schema/gateway.js';
 import {
   backendPolicySchema,
   destinationRuleSchema,
@@ -36,6 +36,7 @@ export type AuthorizationPolicy = Normalised<z.output<typeof authorizationPolicy
 export type PeerAuthentication = Normalised<z.output<typeof peerAuthenticationSchema>>;
 export type Gateway = Normalised<z.output<typeof gatewaySchema>>;
 export type HTTPRoute = Normalised<z.output<typeof httpRouteSchema>>;
+export type GRPCRoute = Normalised<z.output<typeof grpcRouteSchema>>;
 export type BackendPolicy = Normalised<z.output<typeof backendPolicySchema>>;
 export type RateLimitPolicy = Normalised<z.output<typeof rateLimitPolicySchema>>;
 export type DestinationRule = Normalised<z.output<typeof destinationRuleSchema>>;
@@ -50,6 +51,7 @@ export type Resource =
   | PeerAuthentication
   | Gateway
   | HTTPRoute
+  | GRPCRoute
   | BackendPolicy
   | RateLimitPolicy
   | DestinationRule;
@@ -77,6 +79,7 @@ const KINDS: ReadonlyMap<string, KindInfo> = new Map([
   ['security.istio.io/PeerAuthentication', { schema: peerAuthenticationSchema, namespaced: true }],
   ['gateway.networking.k8s.io/Gateway', { schema: gatewaySchema, namespaced: true }],
   ['gateway.networking.k8s.io/HTTPRoute', { schema: httpRouteSchema, namespaced: true }],
+  ['gateway.networking.k8s.io/GRPCRoute', { schema: grpcRouteSchema, namespaced: true }],
   ['policy.ambit.dev/BackendPolicy', { schema: backendPolicySchema, namespaced: true }],
   ['policy.ambit.dev/RateLimitPolicy', { schema: rateLimitPolicySchema, namespaced: true }],
   ['networking.istio.io/DestinationRule', { schema: destinationRuleSchema, namespaced: true }],

@@ -14,6 +14,7 @@ import {
   type BackendTraffic as PbBackendTraffic,
   type PathModifier as PbPathModifier,
   type Route,
+  Route_Kind,
   RouteMatch_PathType,
   type ServiceEndpoints,
   type ValueMatch,
@@ -83,7 +84,12 @@ function compileMatch(r: Route): CompiledMatch {
   const headers = valueMatchers(m?.headers ?? [], 'header', true);
   const query = valueMatchers(m?.queryParams ?? [], 'query param', false);
   const method = m?.method ? m.method : undefined;
-  const base = { headers, query, ...(method ? { method } : {}) };
+  const base = {
+    headers,
+    query,
+    ...(method ? { method } : {}),
+    ...(r.kind === Route_Kind.GRPC_ROUTE ? { grpc: true } : {}),
+  };
   switch (m?.pathType ?? RouteMatch_PathType.PATH_PREFIX) {
     case RouteMatch_PathType.EXACT:
       return { pathType: 'Exact', path, ...base };
@@ -233,7 +239,8 @@ function compileRoute(r: Route): CompiledRoute {
   const rt = retry(r.retry);
   const backend = backendTraffic(r.backend);
   return {
-    id: `${r.route}#${r.ruleIndex}`,
+    // A GRPCRoute may share its name with an HTTPRoute: its own key space.
+    id: `${r.kind === Route_Kind.GRPC_ROUTE ? 'GRPCRoute/' : ''}${r.route}#${r.ruleIndex}`,
     route: r.route,
     ruleIndex: r.ruleIndex,
     ruleName: r.ruleName,

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { Agent, createServer, request, type Server } from 'node:http';
-import { connect as h2connect } from 'node:http2';
+import { createServer as createH2Server, connect as h2connect } from 'node:http2';
 import {
   type AddressInfo,
   connect,
@@ -15,6 +15,8 @@ import { Registry } from 'prom-client';
 import {
   AuthorizationPolicy_Action,
   BackendTrafficSchema,
+  Route_Kind,
+  RouteMatch_PathType,
   type RouteSchema,
   ServiceEndpointsSchema,
   WaypointServiceSchema,
@@ -655,6 +657,79 @@ function call(
     req.end();
   });
 }
+
+describe('waypoint GRPCRoute rules (real h2c)', () => {
+  it('routes gRPC calls by service and method; plain HTTP to the same path is not a gRPC call', async (t) => {
+    const grpcApp = async (name: string) => {
+      const s = createH2Server();
+      s.on('stream', (stream, headers) => {
+        stream.respond(
+          { ':status': 200, 'content-type': 'application/grpc', 'x-version': name },
+          { waitForTrailers: true },
+        );
+        stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
+        stream.end(Buffer.from([0, 0, 0, 0, 0]));
+        void headers;
+      });
+      s.listen(0, '127.0.0.1');
+      await once(s, 'listening');
+      t.after(() => s.close());
+      return (s.address() as AddressInfo).port;
+    };
+    const v1 = await grpcApp('v1');
+    const v2 = await grpcApp('v2');
+    const plain = await upstream(t, reply('plain'));
+    const w = await waypoint(
+      t,
+      {
+        ports: [{ port: 80, name: 'grpc', appProtocol: 'grpc' }],
+        routes: [
+          route({
+            route: `${NS}/greeter`,
+            kind: Route_Kind.GRPC_ROUTE,
+            match: { pathType: RouteMatch_PathType.EXACT, path: '/shop.Catalog/Get' },
+            backends: [{ service: KEY('v2'), port: 80, weight: 1 }],
+          }),
+          route({
+            route: `${NS}/greeter`,
+            ruleIndex: 1,
+            kind: Route_Kind.GRPC_ROUTE,
+            backends: [{ service: KEY('v1'), port: 80, weight: 1 }],
+          }),
+          route({ backends: [{ service: KEY('plain'), port: 80, weight: 1 }] }),
+        ],
+      },
+      [endpoints('v1', [v1]), endpoints('v2', [v2]), endpoints('plain', [plain.port])],
+    );
+    const session = h2connect(`http://127.0.0.1:${w.port}`);
+    t.after(() => session.destroy());
+    const call = (method: string) =>
+      new Promise<string>((resolve, reject) => {
+        const st = session.request({
+          ':method': 'POST',
+          ':path': `/shop.Catalog/${method}`,
+          ':authority': HOST('catalog'),
+          'content-type': 'application/grpc',
+          te: 'trailers',
+        });
+        let version = '';
+        st.on('response', (h) => {
+          version = String(h['x-version'] ?? '');
+        });
+        st.on('trailers', (tr) => {
+          if (tr['grpc-status'] !== '0') reject(new Error(`grpc-status ${tr['grpc-status']}`));
+        });
+        st.on('end', () => resolve(version));
+        st.on('error', reject);
+        st.resume();
+        st.end(Buffer.from([0, 0, 0, 0, 0]));
+      });
+    assert.equal(await call('Get'), 'v2');
+    assert.equal(await call('List'), 'v1');
+    const r = await w.get('/shop.Catalog/Get');
+    assert.equal(r.body, 'plain', 'an HTTP/1.1 request is no gRPC call');
+  });
+});
 
 describe('waypoint CORS filter (real sockets)', () => {
   it('answers preflights itself and marks allowed cross-origin responses', async (t) => {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { create } from '@bufbuild/protobuf';
 import {
+  Route_Kind,
   RouteMatch_PathType,
   RouteSchema,
   WaypointServiceSchema,
@@ -61,6 +62,45 @@ function req(
 const { EXACT, PATH_PREFIX, REGULAR_EXPRESSION } = RouteMatch_PathType;
 
 describe('waypoint router', () => {
+  it('GRPCRoute rules match gRPC requests only, first and in pushed order', () => {
+    const s = compileService(
+      create(WaypointServiceSchema, {
+        name: 'echo',
+        namespace: 'default',
+        hostname: 'echo.default.svc.cluster.local',
+        routes: [
+          // An HTTPRoute rule ranked higher by HTTP precedence (Exact)…
+          create(RouteSchema, {
+            route: 'default/http',
+            match: { pathType: EXACT, path: '/pkg.Echo/Say' },
+            backends: [{ service: 'default/http', port: 80, weight: 1 }],
+          }),
+          // …and two GRPCRoute rules, pushed in GRPCRoute order (service+method, then service).
+          create(RouteSchema, {
+            route: 'default/grpc',
+            kind: Route_Kind.GRPC_ROUTE,
+            match: { pathType: EXACT, path: '/pkg.Echo/Say' },
+            backends: [{ service: 'default/say', port: 80, weight: 1 }],
+          }),
+          create(RouteSchema, {
+            route: 'default/grpc',
+            ruleIndex: 1,
+            kind: Route_Kind.GRPC_ROUTE,
+            match: { pathType: PATH_PREFIX, path: '/pkg.Echo' },
+            backends: [{ service: 'default/echo', port: 80, weight: 1 }],
+          }),
+        ],
+      }),
+    );
+    const grpc = { 'content-type': 'application/grpc+proto' };
+    const pick = (path: string, headers: Record<string, string> = {}) =>
+      matchRoute(s, req(path, { method: 'POST', headers }))?.id;
+    assert.equal(pick('/pkg.Echo/Say', grpc), 'GRPCRoute/default/grpc#0');
+    assert.equal(pick('/pkg.Echo/Other', grpc), 'GRPCRoute/default/grpc#1');
+    assert.equal(pick('/pkg.Echo/Say'), 'default/http#0', 'not gRPC: the HTTPRoute rule');
+    assert.equal(pick('/pkg.Echo/Other'), undefined);
+  });
+
   it('prefix matching is segment-wise', () => {
     const table: [string, string, boolean][] = [
       ['/foo', '/foo', true],

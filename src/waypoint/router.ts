@@ -29,9 +29,15 @@ function rank(r: CompiledRoute): number[] {
   return [pathRank, length, m.method ? 1 : 0, m.headers.length, m.query.length];
 }
 
-/** Stable precedence sort; equal ranks keep the input (age/name/rule) order. */
+/**
+ * GRPCRoute rules first, in the order pushed (the control plane sorted them
+ * by the GRPCRoute precedence), then HTTPRoute rules by a stable precedence
+ * sort: equal ranks keep the input (age/name/rule) order.
+ */
 export function sortRoutes(routes: readonly CompiledRoute[]): CompiledRoute[] {
-  return routes
+  const grpc = routes.filter((r) => r.match.grpc === true);
+  const http = routes
+    .filter((r) => r.match.grpc !== true)
     .map((route, i) => ({ route, i, k: rank(route) }))
     .sort((a, b) => {
       for (let j = 0; j < a.k.length; j++) {
@@ -41,6 +47,7 @@ export function sortRoutes(routes: readonly CompiledRoute[]): CompiledRoute[] {
       return a.i - b.i;
     })
     .map((x) => x.route);
+  return grpc.length === 0 ? http : [...grpc, ...http];
 }
 
 /** Segment-wise prefix: "/foo" matches "/foo", "/foo/", "/foo/bar", not "/foobar". */
@@ -51,6 +58,8 @@ export function prefixMatches(prefix: string, path: string): boolean {
 }
 
 export function matches(m: CompiledMatch, req: RouteRequest): boolean {
+  if (m.grpc === true && !(req.header('content-type') ?? '').startsWith('application/grpc'))
+    return false;
   switch (m.pathType) {
     case 'Exact':
       if (req.path !== m.path) return false;

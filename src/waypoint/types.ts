@@ -28,6 +28,11 @@ export interface CompiledMatch {
   readonly query: readonly ValueMatcher[];
   /** Undefined = any method. */
   readonly method?: string;
+  /**
+   * A GRPCRoute rule's: matches gRPC requests only (content-type
+   * application/grpc*), and keeps its pushed place ahead of HTTPRoute rules.
+   */
+  readonly grpc?: boolean;
 }
 
 export interface HeaderModifier {

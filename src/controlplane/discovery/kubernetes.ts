@@ -81,6 +81,13 @@ export const WATCHED_KINDS: readonly WatchedKind[] = [
     namespaced: true,
   },
   {
+    group: 'gateway.networking.k8s.io',
+    version: 'v1',
+    plural: 'grpcroutes',
+    kind: 'GRPCRoute',
+    namespaced: true,
+  },
+  {
     group: 'policy.ambit.dev',
     version: 'v1alpha1',
     plural: 'backendpolicies',

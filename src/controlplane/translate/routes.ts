@@ -1,6 +1,7 @@
 /**
- * HTTPRoutes attached to a Service (GAMMA: parentRef kind Service) → the
- * waypoint's flat, precedence-sorted Route list. One Route per rule match.
+ * HTTPRoutes and GRPCRoutes attached to a Service (GAMMA: parentRef kind
+ * Service) → the waypoint's flat, precedence-sorted Route list. One Route
+ * per rule match.
  *
  * Precedence (Gateway API HTTPRoute spec): Exact path, then the longest
  * PathPrefix, then a method match, then more header matches, then more
@@ -14,13 +15,15 @@ import {
   FilterSchema,
   RetrySchema,
   type Route,
+  Route_Kind,
   RouteMatch_PathType,
   RouteMatchSchema,
   RouteSchema,
   ValueMatchSchema,
   WeightedBackendSchema,
 } from '../../gen/ambit/waypoint_pb.js';
-import type { HTTPRoute, RouteFilter, Service } from '../../kube/index.js';
+import type { GRPCRoute, HTTPRoute, RouteFilter, Service } from '../../kube/index.js';
+import type { BackendRef, GrpcMethodMatch } from '../../kube/schema/gateway.js';
 import type { TranslateOptions } from './options.js';
 import { serviceHostname } from './services.js';
 import { olderFirst, type StateIndex } from './state.js';
@@ -28,8 +31,10 @@ import type { StatusSink } from './status.js';
 
 const CORE_GROUPS = new Set(['', 'core']);
 
+type AnyRoute = HTTPRoute | GRPCRoute;
+
 /** parentRefs of `route` that point at `svc` (same namespace only: producer routes). */
-export function parentPorts(route: HTTPRoute, svc: Service): number[] | undefined {
+export function parentPorts(route: AnyRoute, svc: Service): number[] | undefined {
   let all = false;
   const ports: number[] = [];
   let hit = false;
@@ -45,7 +50,7 @@ export function parentPorts(route: HTTPRoute, svc: Service): number[] | undefine
   return all ? [] : ports;
 }
 
-function filterOf(f: RouteFilter, route: HTTPRoute, opts: TranslateOptions): Filter | undefined {
+function filterOf(f: RouteFilter, route: AnyRoute, opts: TranslateOptions): Filter | undefined {
   const mods = (m: NonNullable<RouteFilter['requestHeaderModifier']>) => ({
     set: Object.fromEntries(m.set.map((h) => [h.name.toLowerCase(), h.value])),
     add: Object.fromEntries(m.add.map((h) => [h.name.toLowerCase(), h.value])),
@@ -142,7 +147,7 @@ function filterOf(f: RouteFilter, route: HTTPRoute, opts: TranslateOptions): Fil
 
 function filters(
   list: readonly RouteFilter[],
-  route: HTTPRoute,
+  route: AnyRoute,
   opts: TranslateOptions,
   status: StatusSink,
   onBackend = false,
@@ -152,7 +157,7 @@ function filters(
     if (onBackend && f.type === 'CORS') {
       // A preflight is answered before any backend is picked.
       status.add(
-        'HTTPRoute',
+        route.kind,
         route.metadata.namespace,
         route.metadata.name,
         'UnsupportedValue',
@@ -164,7 +169,7 @@ function filters(
     if (x) out.push(x);
     else
       status.add(
-        'HTTPRoute',
+        route.kind,
         route.metadata.namespace,
         route.metadata.name,
         'UnsupportedValue',
@@ -192,8 +197,153 @@ function rank(r: Route): number[] {
   ];
 }
 
-/** Routes for one Service, sorted by precedence. */
+/** A rule's backendRefs; one that cannot be resolved is flagged (its share gets 500). */
+function backendsOf(
+  refs: readonly BackendRef[],
+  r: AnyRoute,
+  ruleIndex: number,
+  state: StateIndex,
+  opts: TranslateOptions,
+  status: StatusSink,
+) {
+  const ns = r.metadata.namespace;
+  return refs.map((b) => {
+    const bns = b.namespace ?? ns;
+    let invalidReason = '';
+    if (!CORE_GROUPS.has(b.group) || b.kind !== 'Service')
+      invalidReason = `backendRef kind ${b.group}/${b.kind} is not supported`;
+    else if (bns !== ns)
+      invalidReason =
+        'cross-namespace backendRefs need a ReferenceGrant, which ambit does not support yet';
+    else if (!state.serviceByName.has(`${bns}/${b.name}`))
+      invalidReason = `Service ${bns}/${b.name} not found`;
+    else if (b.port === undefined) invalidReason = 'port is required for a Service backendRef';
+    if (invalidReason !== '')
+      status.add(
+        r.kind,
+        ns,
+        r.metadata.name,
+        'BackendNotFound',
+        `rule ${ruleIndex}: ${invalidReason}; requests to it get 500`,
+      );
+    return create(WeightedBackendSchema, {
+      service: `${bns}/${serviceHostname(b.name, bns, opts)}`,
+      port: b.port ?? 0,
+      weight: b.weight,
+      filters: filters(b.filters, r, opts, status, true),
+      invalidReason,
+    });
+  });
+}
+
+const escapeRegex = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/**
+ * A gRPC method match as a path match on `/<service>/<method>`, and its
+ * GRPCRoute precedence key: characters of service, then of method.
+ */
+export function grpcPathMatch(m: GrpcMethodMatch | undefined): {
+  pathType: RouteMatch_PathType;
+  path: string;
+  key: [number, number];
+} {
+  if (m === undefined) return { pathType: RouteMatch_PathType.PATH_PREFIX, path: '/', key: [0, 0] };
+  const key: [number, number] = [m.service?.length ?? 0, m.method?.length ?? 0];
+  if (m.type === 'RegularExpression')
+    return {
+      pathType: RouteMatch_PathType.REGULAR_EXPRESSION,
+      path: `/(?:${m.service ?? '[^/]+'})/(?:${m.method ?? '[^/]+'})`,
+      key,
+    };
+  if (m.service !== undefined && m.method !== undefined)
+    return { pathType: RouteMatch_PathType.EXACT, path: `/${m.service}/${m.method}`, key };
+  if (m.service !== undefined)
+    return { pathType: RouteMatch_PathType.PATH_PREFIX, path: `/${m.service}`, key };
+  return {
+    pathType: RouteMatch_PathType.REGULAR_EXPRESSION,
+    path: `/[^/]+/${escapeRegex(m.method ?? '')}`,
+    key,
+  };
+}
+
+/**
+ * GRPCRoutes attached to a Service, one Route per rule match, in the
+ * GRPCRoute precedence: most characters of matching service, then of
+ * method, then most header matches; ties to the older route, then
+ * `ns/name`, then rule order. The waypoint keeps this order.
+ */
+function grpcRoutesFor(
+  svc: Service,
+  state: StateIndex,
+  opts: TranslateOptions,
+  status: StatusSink,
+): Route[] {
+  const attached = state.grpcRoutes
+    .map((r) => ({ r, ports: parentPorts(r, svc) }))
+    .filter((x): x is { r: GRPCRoute; ports: number[] } => x.ports !== undefined)
+    .sort((a, b) => olderFirst(a.r, b.r));
+  const out: { route: Route; key: number[] }[] = [];
+  for (const { r, ports } of attached) {
+    const ns = r.metadata.namespace;
+    r.spec.rules.forEach((rule, ruleIndex) => {
+      const ruleFilters = filters(rule.filters, r, opts, status);
+      const backends = backendsOf(rule.backendRefs, r, ruleIndex, state, opts, status);
+      for (const m of rule.matches) {
+        const path = grpcPathMatch(m.method);
+        out.push({
+          key: [...path.key, m.headers.length],
+          route: create(RouteSchema, {
+            route: `${ns}/${r.metadata.name}`,
+            ruleIndex,
+            ruleName: rule.name ?? '',
+            ports,
+            kind: Route_Kind.GRPC_ROUTE,
+            match: create(RouteMatchSchema, {
+              pathType: path.pathType,
+              path: path.path,
+              headers: m.headers.map((h) =>
+                create(ValueMatchSchema, {
+                  name: h.name.toLowerCase(),
+                  value: h.value,
+                  regex: h.type === 'RegularExpression',
+                }),
+              ),
+            }),
+            filters: ruleFilters,
+            backends,
+          }),
+        });
+      }
+    });
+  }
+  return out
+    .map((x, i) => ({ ...x, i }))
+    .sort((a, b) => {
+      for (let j = 0; j < a.key.length; j++) {
+        const d = (b.key[j] ?? 0) - (a.key[j] ?? 0);
+        if (d !== 0) return d;
+      }
+      return a.i - b.i;
+    })
+    .map((x) => x.route);
+}
+
+/**
+ * Routes for one Service: its GRPCRoute rules first (they match gRPC
+ * requests only), then its HTTPRoute rules, each sorted by its own kind's
+ * precedence.
+ */
 export function routesFor(
+  svc: Service,
+  state: StateIndex,
+  opts: TranslateOptions,
+  status: StatusSink,
+): Route[] {
+  return [...grpcRoutesFor(svc, state, opts, status), ...httpRoutesFor(svc, state, opts, status)];
+}
+
+/** HTTPRoute rules for one Service, sorted by precedence. */
+function httpRoutesFor(
   svc: Service,
   state: StateIndex,
   opts: TranslateOptions,
@@ -208,33 +358,7 @@ export function routesFor(
     const ns = r.metadata.namespace;
     r.spec.rules.forEach((rule, ruleIndex) => {
       const ruleFilters = filters(rule.filters, r, opts, status);
-      const backends = rule.backendRefs.map((b) => {
-        const bns = b.namespace ?? ns;
-        let invalidReason = '';
-        if (!CORE_GROUPS.has(b.group) || b.kind !== 'Service')
-          invalidReason = `backendRef kind ${b.group}/${b.kind} is not supported`;
-        else if (bns !== ns)
-          invalidReason =
-            'cross-namespace backendRefs need a ReferenceGrant, which ambit does not support yet';
-        else if (!state.serviceByName.has(`${bns}/${b.name}`))
-          invalidReason = `Service ${bns}/${b.name} not found`;
-        else if (b.port === undefined) invalidReason = 'port is required for a Service backendRef';
-        if (invalidReason !== '')
-          status.add(
-            'HTTPRoute',
-            ns,
-            r.metadata.name,
-            'BackendNotFound',
-            `rule ${ruleIndex}: ${invalidReason}; requests to it get 500`,
-          );
-        return create(WeightedBackendSchema, {
-          service: `${bns}/${serviceHostname(b.name, bns, opts)}`,
-          port: b.port ?? 0,
-          weight: b.weight,
-          filters: filters(b.filters, r, opts, status, true),
-          invalidReason,
-        });
-      });
+      const backends = backendsOf(rule.backendRefs, r, ruleIndex, state, opts, status);
       for (const m of rule.matches) {
         const pathType =
           m.path?.type === 'Exact'

@@ -8,6 +8,7 @@ import type {
   Deployment,
   DestinationRule,
   Gateway,
+  GRPCRoute,
   HTTPRoute,
   Namespace,
   PeerAuthentication,
@@ -28,6 +29,7 @@ export interface StateIndex {
   peerAuthentications: PeerAuthentication[];
   gateways: Gateway[];
   httpRoutes: HTTPRoute[];
+  grpcRoutes: GRPCRoute[];
   backendPolicies: BackendPolicy[];
   rateLimitPolicies: RateLimitPolicy[];
   destinationRules: DestinationRule[];
@@ -51,6 +53,7 @@ export function indexState(resources: Iterable<Resource>): StateIndex {
     peerAuthentications: [],
     gateways: [],
     httpRoutes: [],
+    grpcRoutes: [],
     backendPolicies: [],
     rateLimitPolicies: [],
     destinationRules: [],
@@ -84,6 +87,9 @@ export function indexState(resources: Iterable<Resource>): StateIndex {
       case 'HTTPRoute':
         s.httpRoutes.push(r);
         break;
+      case 'GRPCRoute':
+        s.grpcRoutes.push(r);
+        break;
       case 'BackendPolicy':
         s.backendPolicies.push(r);
         break;
@@ -103,6 +109,7 @@ export function indexState(resources: Iterable<Resource>): StateIndex {
     s.peerAuthentications,
     s.gateways,
     s.httpRoutes,
+    s.grpcRoutes,
     s.backendPolicies,
     s.rateLimitPolicies,
     s.destinationRules,

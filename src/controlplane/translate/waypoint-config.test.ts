@@ -173,6 +173,104 @@ test('route precedence across routes: exact > longest prefix > method > headers;
   assert.equal(cfg.statuses.filter((s) => s.reason === 'BackendNotFound').length, 2);
 });
 
+test('GRPCRoute rules: method matches as paths, GRPCRoute precedence, ahead of HTTPRoutes, policies', () => {
+  const grpc = (name: string, created: string, rules: unknown[]) =>
+    res({
+      apiVersion: 'gateway.networking.k8s.io/v1',
+      kind: 'GRPCRoute',
+      metadata: { name, namespace: 'shop', creationTimestamp: created },
+      spec: { parentRefs: [{ group: '', kind: 'Service', name: 'catalog' }], rules },
+    });
+  const extra = [
+    grpc('g-old', '2024-01-01T00:00:00Z', [
+      {
+        matches: [{ method: { method: 'Watch' } }],
+        backendRefs: [{ name: 'catalog-v1', port: 80 }],
+      },
+      {
+        matches: [
+          { method: { type: 'RegularExpression', service: 'shop\\..*', method: 'List.*' } },
+        ],
+        backendRefs: [{ name: 'catalog-v1', port: 80 }],
+      },
+    ]),
+    grpc('g-new', '2025-01-01T00:00:00Z', [
+      {
+        matches: [
+          {
+            method: { service: 'shop.Catalog', method: 'Get' },
+            headers: [{ name: 'X-Canary', value: 'true' }],
+          },
+          { method: { service: 'shop.Catalog' } },
+        ],
+        backendRefs: [
+          { name: 'catalog-v2', port: 80 },
+          { name: 'nope', port: 80 },
+        ],
+      },
+    ]),
+    res({
+      apiVersion: 'policy.ambit.dev/v1alpha1',
+      kind: 'RateLimitPolicy',
+      metadata: { name: 'slow-watch', namespace: 'shop' },
+      spec: {
+        targetRefs: [{ group: 'gateway.networking.k8s.io', kind: 'GRPCRoute', name: 'g-old' }],
+        local: { requests: 5, interval: '1s' },
+      },
+    }),
+  ];
+  const cfg = translate([...shop(), ...extra]);
+  const routes = cfg.waypoint.services.get(CATALOG)?.routes ?? [];
+  assert.deepEqual(
+    routes.map(
+      (r) =>
+        `${r.kind === 1 ? 'grpc' : 'http'} ${r.route}#${r.ruleIndex} ${r.match?.pathType} ${r.match?.path}`,
+    ),
+    [
+      // Most service characters first (regex counts its pattern), then method, then headers.
+      'grpc shop/g-new#0 1 /shop.Catalog/Get',
+      'grpc shop/g-new#0 0 /shop.Catalog',
+      'grpc shop/g-old#1 2 /(?:shop\\..*)/(?:List.*)',
+      'grpc shop/g-old#0 2 /[^/]+/Watch',
+      'http shop/catalog#0 0 /',
+      'http shop/catalog#1 0 /',
+    ],
+  );
+  assert.deepEqual(
+    routes[0]?.match?.headers.map((h) => h.name),
+    ['x-canary'],
+  );
+  assert.equal(routes[0]?.backends[1]?.invalidReason, 'Service shop/nope not found');
+  assert.ok(cfg.statuses.some((s) => s.kind === 'GRPCRoute' && s.reason === 'BackendNotFound'));
+  assert.equal(routes[3]?.rateLimit?.requests, 5, 'a policy targeting the GRPCRoute applies');
+  assert.equal(routes[0]?.rateLimit, undefined);
+});
+
+test('GRPCRoute input is checked: a method match names something, regexes compile, filters fit', () => {
+  const bad = (spec: unknown) =>
+    parseResource({
+      apiVersion: 'gateway.networking.k8s.io/v1',
+      kind: 'GRPCRoute',
+      metadata: { name: 'g', namespace: 'shop' },
+      spec,
+    });
+  const err = (r: ReturnType<typeof parseResource>) => ('error' in r ? r.error.message : '');
+  assert.match(
+    err(bad({ rules: [{ matches: [{ method: {} }] }] })),
+    /GRPCRoute shop\/g: .*one of service or method must be set/,
+  );
+  assert.match(
+    err(bad({ rules: [{ matches: [{ method: { type: 'RegularExpression', service: '(' } }] }] })),
+    /GRPCRoute shop\/g: spec\.rules\[0\]\.matches\[0\]\.method\.service: invalid regular expression/,
+  );
+  assert.match(
+    err(bad({ rules: [{ filters: [{ type: 'URLRewrite', urlRewrite: {} }] }] })),
+    /a GRPCRoute filter is one of/,
+  );
+  const ok = bad({ parentRefs: [{ group: '', kind: 'Service', name: 'catalog' }] });
+  assert.ok('ok' in ok && ok.ok.kind === 'GRPCRoute' && ok.ok.spec.rules.length === 1);
+});
+
 test('a CORS filter travels with its rule; on a backendRef it is refused with a status', () => {
   const cors = {
     type: 'CORS',

@@ -18,6 +18,7 @@ import {
   EndpointSchema,
   type LocalRateLimit,
   LocalRateLimitSchema,
+  Route_Kind,
   type ServiceEndpoints,
   ServiceEndpointsSchema,
   ServicePortSchema,
@@ -258,12 +259,13 @@ export function waypointService(
   const routes = routesFor(svc, state, opts, status);
   for (const r of routes) {
     const routeName = r.route.slice(r.route.indexOf('/') + 1);
+    const kind = r.kind === Route_Kind.GRPC_ROUTE ? 'GRPCRoute' : 'HTTPRoute';
     r.backend = backendTraffic(
-      oldestTargeting(state.backendPolicies, GW_GROUP, 'HTTPRoute', namespace, routeName),
+      oldestTargeting(state.backendPolicies, GW_GROUP, kind, namespace, routeName),
       undefined,
     );
     r.rateLimit = rateLimit(
-      oldestTargeting(state.rateLimitPolicies, GW_GROUP, 'HTTPRoute', namespace, routeName),
+      oldestTargeting(state.rateLimitPolicies, GW_GROUP, kind, namespace, routeName),
     );
   }
   return create(WaypointServiceSchema, {
@@ -397,11 +399,10 @@ export function targetRefStatuses(
       } else if (t.kind === 'GatewayClass') {
         if (ns !== opts.rootNamespace)
           problem = `a GatewayClass target needs the policy in the root namespace ${opts.rootNamespace}`;
-      } else if (t.kind === 'HTTPRoute') {
-        if (
-          !state.httpRoutes.some((r) => r.metadata.namespace === tns && r.metadata.name === t.name)
-        )
-          problem = `HTTPRoute ${key} was not found`;
+      } else if (t.kind === 'HTTPRoute' || t.kind === 'GRPCRoute') {
+        const list = t.kind === 'HTTPRoute' ? state.httpRoutes : state.grpcRoutes;
+        if (!list.some((r) => r.metadata.namespace === tns && r.metadata.name === t.name))
+          problem = `${t.kind} ${key} was not found`;
       }
       if (problem) status.add(kind, ns, name, 'TargetNotFound', problem);
     }

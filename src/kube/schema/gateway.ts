@@ -1,7 +1,8 @@
 /**
- * gateway.networking.k8s.io/v1 Gateway and HTTPRoute. Defaults follow the
- * Gateway API spec (httproute_types.go): a rule without matches matches
- * PathPrefix "/", a backendRef weighs 1, a parentRef's kind is Gateway.
+ * gateway.networking.k8s.io/v1 Gateway, HTTPRoute and GRPCRoute. Defaults
+ * follow the Gateway API spec (httproute_types.go, grpcroute_types.go): a
+ * rule without matches matches everything (PathPrefix "/" for HTTPRoute), a
+ * backendRef weighs 1, a parentRef's kind is Gateway.
  */
 import { z } from 'zod';
 import { durationMs, labelSelector, objectMeta, port } from './common.js';
@@ -210,5 +211,69 @@ export const httpRouteSchema = z.object({
     rules: z
       .array(rule)
       .default([{ matches: [{ headers: [], queryParams: [] }], filters: [], backendRefs: [] }]),
+  }),
+});
+
+/** GRPCRoute filters (the Gateway API allows these four). */
+const GRPC_FILTERS: ReadonlySet<string> = new Set([
+  'RequestHeaderModifier',
+  'ResponseHeaderModifier',
+  'RequestMirror',
+  'ExtensionRef',
+]);
+const grpcFilter = filter.refine((f) => GRPC_FILTERS.has(f.type), {
+  message: `a GRPCRoute filter is one of ${[...GRPC_FILTERS].join(', ')}`,
+  path: ['type'],
+});
+
+/** A gRPC method: `service` ("pkg.Service") and/or `method`, exactly or as regexes. */
+const grpcMethodMatch = z
+  .object({
+    type: z.enum(['Exact', 'RegularExpression']).default('Exact'),
+    service: z.string().min(1).optional(),
+    method: z.string().min(1).optional(),
+  })
+  .superRefine((m, ctx) => {
+    if (m.service === undefined && m.method === undefined)
+      ctx.addIssue({ code: 'custom', message: 'one of service or method must be set' });
+    for (const k of ['service', 'method'] as const) {
+      const v = m[k];
+      if (v === undefined) continue;
+      if (m.type === 'RegularExpression') {
+        const problem = regexProblem(v);
+        if (problem) ctx.addIssue({ code: 'custom', message: problem, path: [k] });
+      } else if (v.includes('/'))
+        ctx.addIssue({ code: 'custom', message: 'must not contain /', path: [k] });
+    }
+  });
+export type GrpcMethodMatch = z.output<typeof grpcMethodMatch>;
+
+const grpcBackendRef = backendObjectRef.extend({
+  weight: z.number().int().min(0).max(1_000_000).default(1),
+  filters: z.array(grpcFilter).default([]),
+});
+
+const grpcRule = z.object({
+  name: z.string().optional(),
+  matches: z
+    .array(
+      z.object({ method: grpcMethodMatch.optional(), headers: z.array(headerMatch).default([]) }),
+    )
+    .default([{ headers: [] }]),
+  filters: z.array(grpcFilter).default([]),
+  backendRefs: z.array(grpcBackendRef).default([]),
+});
+export type GrpcRouteRule = z.output<typeof grpcRule>;
+
+export const grpcRouteSchema = z.object({
+  apiVersion: z.enum(['gateway.networking.k8s.io/v1', 'gateway.networking.k8s.io/v1alpha2']),
+  kind: z.literal('GRPCRoute'),
+  metadata: objectMeta,
+  spec: z.object({
+    parentRefs: z.array(parentRef).default([]),
+    hostnames: z.array(z.string()).default([]),
+    rules: z
+      .array(grpcRule)
+      .default([{ matches: [{ headers: [] }], filters: [], backendRefs: [] }]),
   }),
 });

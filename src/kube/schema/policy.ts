@@ -13,8 +13,9 @@ const targetRefs = z
     policyTargetRef.refine(
       (t) =>
         (t.group === '' && t.kind === 'Service') ||
-        (t.group === 'gateway.networking.k8s.io' && t.kind === 'HTTPRoute'),
-      'targets must be a Service (group "") or an HTTPRoute (group gateway.networking.k8s.io)',
+        (t.group === 'gateway.networking.k8s.io' &&
+          (t.kind === 'HTTPRoute' || t.kind === 'GRPCRoute')),
+      'targets must be a Service (group "") or an HTTPRoute or GRPCRoute (group gateway.networking.k8s.io)',
     ),
   )
   .min(1, 'at least one targetRef is required');
