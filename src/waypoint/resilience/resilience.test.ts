@@ -130,6 +130,57 @@ describe('waypoint resilience', () => {
     assert.equal(reset.record('a', '5xx', p, peers), false, 'success resets the streak');
   });
 
+  it('outlier: the ejection count decays one per interval back in service; healthy endpoints are forgotten', () => {
+    const c = fakeClock();
+    const od = new OutlierDetector(c.clock);
+    const p: BackendTraffic = {
+      loadBalancer: 'RoundRobin',
+      consecutive5xxErrors: 1,
+      baseEjectionTimeMs: 1000,
+      intervalMs: 5000,
+      maxEjectionPercent: 100,
+    };
+    const peers = ['a', 'b', 'c'];
+    const ejectFor = () => {
+      assert.equal(od.record('a', '5xx', p, peers), true);
+      const start = c.advance(0);
+      let ms = 0;
+      while (od.isEjected('a')) ms = c.advance(100) - start;
+      return ms;
+    };
+    assert.equal(ejectFor(), 1000);
+    assert.equal(ejectFor(), 2000, 'ejected again at once: 2× base');
+    assert.equal(ejectFor(), 3000);
+    // Two intervals back in service take two ejections off: the next is 2× base, not 4×.
+    c.advance(10_000);
+    assert.equal(ejectFor(), 2000);
+    // Long healthy: back to 1× base, and a success forgets the endpoint.
+    c.advance(60_000);
+    od.record('a', 'success', p, peers);
+    assert.equal(od.tracked, 0, 'a healthy endpoint with nothing to remember is dropped');
+    assert.equal(ejectFor(), 1000);
+    // Successes of endpoints never seen failing keep nothing.
+    for (let i = 0; i < 100; i++) od.record(`pod-${i}`, 'success', p, peers);
+    assert.equal(od.tracked, 1);
+  });
+
+  it('outlier: remembered endpoints are bounded; ejected ones are kept', () => {
+    const c = fakeClock();
+    const od = new OutlierDetector(c.clock);
+    const p: BackendTraffic = {
+      loadBalancer: 'RoundRobin',
+      consecutive5xxErrors: 2,
+      baseEjectionTimeMs: 60_000,
+      maxEjectionPercent: 100,
+    };
+    assert.equal(od.record('x', '5xx', p, ['x', 'y']), false);
+    assert.equal(od.record('x', '5xx', p, ['x', 'y']), true);
+    // Endpoints of churned pods, each with one failure on record.
+    for (let i = 0; i < 10_000; i++) od.record(`gone-${i}`, '5xx', p, ['x', 'y']);
+    assert.ok(od.tracked <= 4097, `${od.tracked} endpoints remembered`);
+    assert.equal(od.isEjected('x'), true, 'an ejected endpoint is never forgotten early');
+  });
+
   it('rate limit: burst, discrete refill, retry-after rounded up, per identity', () => {
     const c = fakeClock();
     const rl = new RateLimiter(c.clock);
