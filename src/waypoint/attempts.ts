@@ -164,7 +164,10 @@ export function sendUpstream(
       rt.active.set(ep.uid, (rt.active.get(ep.uid) ?? 0) + 1);
       const done = (): void => {
         if (timer) clearTimeout(timer);
-        rt.active.set(ep.uid, Math.max(0, (rt.active.get(ep.uid) ?? 1) - 1));
+        // Idle endpoints leave the map: pods come and go, the map must not grow.
+        const left = (rt.active.get(ep.uid) ?? 1) - 1;
+        if (left > 0) rt.active.set(ep.uid, left);
+        else rt.active.delete(ep.uid);
         lease.lease.release();
       };
       ex.upstream = upstreamAddress(ep, target.port);

@@ -108,6 +108,7 @@ interface Setup {
   ) => Promise<{ status: number; body: string; headers: import('node:http').IncomingHttpHeaders }>;
   port: number;
   registry: Registry;
+  proxy: WaypointProxy;
 }
 
 async function waypoint(
@@ -165,7 +166,7 @@ async function waypoint(
       r.on('error', reject);
       r.end();
     });
-  return { store, get, port, registry };
+  return { store, get, port, registry, proxy };
 }
 
 const route = (r: RouteInit): RouteInit =>
@@ -198,6 +199,8 @@ describe('waypoint engine (real sockets)', () => {
       }
     }
     assert.ok(v2count >= 50 && v2count <= 150, `v2 share ${v2count}/1000`);
+    // Per-endpoint request counts (least-request LB) keep no idle endpoints.
+    assert.equal(w.proxy.runtime.active.size, 0);
     const metrics = await w.registry.getSingleMetricAsString('istio_requests_total');
     assert.match(metrics, /reporter="waypoint"/);
     assert.match(metrics, /source_principal="spiffe:\/\/cluster.local\/ns\/shop\/sa\/frontend"/);
