@@ -115,7 +115,7 @@ async function waypoint(
   t: TestContext,
   svc: Partial<MessageInitShape<typeof WaypointServiceSchema>>,
   eps: ReturnType<typeof endpoints>[],
-  opts: { maxHeaderBytes?: number; headersTimeoutMs?: number } = {},
+  opts: { maxHeaderBytes?: number; headersTimeoutMs?: number; idleTimeoutMs?: number } = {},
 ): Promise<Setup> {
   const store = new ConfigStore();
   const res = store.applyServices([
@@ -1155,6 +1155,57 @@ describe('waypoint HTTP/1.1 wire behaviour (real sockets)', () => {
     );
     assert.match(out, /^HTTP\/1\.1 403 Forbidden\r\n[\s\S]*denied/);
     assert.match(out, /HTTP\/1\.1 200 OK[\s\S]*plain$/);
+  });
+
+  it('WebSocket relay: a client that stops reading holds the app back; an idle relay is closed', async (t) => {
+    let appWrote = 0;
+    let appBlocked = false;
+    const app = createServer();
+    app.on('upgrade', (_req, sock: Socket) => {
+      sock.write(
+        'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n',
+      );
+      sock.on('error', () => {});
+      if (_req.url === '/idle') return;
+      // Flood until the socket pushes back, then wait for a drain that must not come.
+      const chunk = Buffer.alloc(64 * 1024, 1);
+      const pump = () => {
+        while (appWrote < 256 * 1024 * 1024) {
+          appWrote += chunk.length;
+          if (!sock.write(chunk)) {
+            appBlocked = true;
+            sock.once('drain', pump);
+            return;
+          }
+        }
+      };
+      pump();
+    });
+    const port = await listen(t, app);
+    const w = await waypoint(t, {}, [endpoints('catalog', [port])], { idleTimeoutMs: 300 });
+    const s = connect(w.port, '127.0.0.1');
+    t.after(() => s.destroy());
+    s.write('GET /flood HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n');
+    await once(s, 'data');
+    s.pause();
+    for (let i = 0; i < 100 && !appBlocked; i++) await new Promise((r) => setTimeout(r, 10));
+    await new Promise((r) => setTimeout(r, 100));
+    assert.ok(appBlocked, 'the app never felt backpressure');
+    // Socket buffers and stream high-water marks on both sides, not the flood.
+    assert.ok(appWrote < 32 * 1024 * 1024, `${appWrote} bytes left the app with nobody reading`);
+    s.destroy();
+
+    // No bytes either way for the idle timeout: both sides are closed.
+    const idle = connect(w.port, '127.0.0.1');
+    t.after(() => idle.destroy());
+    idle.on('error', () => {});
+    idle.write(
+      'GET /idle HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n',
+    );
+    const started = Date.now();
+    idle.resume();
+    await once(idle, 'close');
+    assert.ok(Date.now() - started < 5000, 'the idle relay was never closed');
   });
 
   it('upgrades other than WebSocket are dropped; a 101 nobody asked for is 502', async (t) => {
