@@ -101,8 +101,12 @@ export interface HeadLimits {
 export const DEFAULT_HEAD_LIMITS: HeadLimits = Object.freeze({ maxBytes: 16384, maxFields: 100 });
 
 const CRLFCRLF = Buffer.from('\r\n\r\n');
-/** Bytes decoded to find the end of a head before searching the Buffer itself. */
-const HEAD_WINDOW = 4096;
+/**
+ * Chunks up to this size are decoded whole and searched as a string (one
+ * call out of the JIT); in a larger chunk the head's end is found in the
+ * Buffer first, so a response's body is never decoded just to be dropped.
+ */
+const DECODE_WHOLE = 1024;
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 /** Visible ASCII and obs-text, no spaces or controls (request-target). */
 const TARGET = /^[\x21-\x7e\x80-\xff]+$/;
@@ -143,12 +147,14 @@ function splitHead(
   // RFC 9112 §2.2: ignore empty lines before the start line.
   let start = 0;
   while (start + 1 < buf.length && buf[start] === 13 && buf[start + 1] === 10) start += 2;
-  // Most heads fit the first few KiB: decode those once and search the
-  // string (no second call into C++); longer ones are searched in the Buffer.
-  const window = Math.min(buf.length, start + HEAD_WINDOW);
-  const decoded = buf.toString('latin1', start, window);
-  const at = decoded.indexOf('\r\n\r\n');
-  const end = at >= 0 ? start + at : window < buf.length ? buf.indexOf(CRLFCRLF, start) : -1;
+  let decoded: string | undefined;
+  let at = -1;
+  let end: number;
+  if (buf.length - start <= DECODE_WHOLE) {
+    decoded = buf.toString('latin1', start);
+    at = decoded.indexOf('\r\n\r\n');
+    end = at >= 0 ? start + at : -1;
+  } else end = buf.indexOf(CRLFCRLF, start);
   if (end < 0) {
     if (buf.length > limits.maxBytes) return fail(431, 'request header fields too large');
     // A bare LF line end would never complete a CRLF head: refuse it now.
@@ -158,7 +164,8 @@ function splitHead(
   }
   const length = end + 4;
   if (length > limits.maxBytes) return fail(431, 'request header fields too large');
-  const text = at >= 0 ? decoded.slice(0, at) : buf.toString('latin1', start, end);
+  const text =
+    decoded !== undefined && at >= 0 ? decoded.slice(0, at) : buf.toString('latin1', start, end);
   // One pass over the head (it is parsed in place, never split into lines):
   // every CR starts a CRLF and every LF ends one; any other control
   // character but HTAB, or DEL, makes the head unclean (parseFields then
