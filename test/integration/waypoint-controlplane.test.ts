@@ -27,6 +27,32 @@ spec:
   ports: [{ name: mesh, port: 15008 }]
 `,
   );
+  // A GRPCRoute and an HTTPRoute with a CORS filter, as users write them:
+  // both must reach the waypoint over xDS, compiled.
+  await writeFile(
+    join(dirs.manifests, '42-routes.yaml'),
+    `apiVersion: gateway.networking.k8s.io/v1
+kind: GRPCRoute
+metadata: { name: catalog-grpc, namespace: shop }
+spec:
+  parentRefs: [{ group: "", kind: Service, name: catalog }]
+  rules:
+  - matches: [{ method: { service: shop.Catalog, method: Get } }]
+    backendRefs: [{ name: catalog, port: 80 }]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: catalog-web, namespace: shop }
+spec:
+  parentRefs: [{ group: "", kind: Service, name: catalog }]
+  rules:
+  - matches: [{ path: { type: PathPrefix, value: /web } }]
+    filters:
+    - type: CORS
+      cors: { allowOrigins: ["https://shop.example"], allowMethods: [GET], maxAge: 60 }
+    backendRefs: [{ name: catalog, port: 80 }]
+`,
+  );
   const plane = await startControlPlane(t, dirs);
   // The waypoint pod, on node-a: the node token may then obtain its identity.
   plane.store.upsertPod({
@@ -67,5 +93,12 @@ spec:
   assert.equal(wp.store.resolve('catalog.shop.svc.cluster.local')?.key, catalog?.key);
   assert.equal(wp.store.resolve('10.96.0.100'), undefined);
   assert.ok((catalog?.routes.length ?? 0) >= 2);
+  const grpc = catalog?.routes.find((r) => r.route === 'shop/catalog-grpc');
+  assert.equal(grpc?.match.grpc, true);
+  assert.equal(grpc?.match.path, '/shop.Catalog/Get');
+  assert.equal(catalog?.routes[0], grpc, 'GRPCRoute rules come first');
+  const web = catalog?.routes.find((r) => r.route === 'shop/catalog-web');
+  const cors = web?.filters.find((f) => f.type === 'CORS');
+  assert.equal(cors?.type === 'CORS' && cors.policy.maxAgeSeconds, 60);
   assert.equal(wp.identity.uri, 'spiffe://cluster.local/ns/shop/sa/waypoint');
 });
