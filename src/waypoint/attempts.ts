@@ -398,7 +398,8 @@ function relaySwitched(
   };
   const fail = (): void => {
     a.destroy();
-    b.destroy();
+    // A reset the app's ztunnel passes on (RST_STREAM CANCEL on HBONE), not a clean end.
+    abort();
     done();
   };
   const closed = (other: Duplex) => (): void => {
