@@ -10,12 +10,15 @@
 //     [--root BUILD_DIR]   a compiled build other than dist/; repeat it to measure several
 //                          builds side by side in one run (A/B comparisons, one arm each)
 //     [--node-load]        ambit's own Node load generator even when fortio is built
+//     [--pin]              the proxies on CPU 1, the load generator and the backend on
+//                          CPU 0 (taskset): no proxy shares a CPU with the load, so the
+//                          scheduler's noise on a small box moves the ratios less
 // Output: a table per arm, then one JSON line per waypoint arm: addedP90Ratio
 // (median added p90 against haproxy's) and addedP90RatioRounds, the same
 // ratio round by round as [min, median, max] (how much the box moved it).
 // The open-loop phase uses fortio when scripts/build-fortio.sh has built it
 // (bench/.tools/fortio, or FORTIO=path), as Istio's benchmarks do.
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
@@ -93,6 +96,7 @@ async function measure(name: string, port: number, pid: number | undefined): Pro
         durationMs: seconds * 1000,
         host: HOST,
         path: '/items',
+        ...(PIN ? { wrap: ['taskset', '-c', PIN.load] } : {}),
       })
     : await keepAliveLoad(connector(port), {
         rps,
@@ -131,7 +135,19 @@ const median = (xs: number[]): number => {
   return v[Math.floor(v.length / 2)] ?? Number.NaN;
 };
 
+/** `--pin`: where each side runs (taskset CPU lists); undefined runs unpinned. */
+const PIN = process.argv.includes('--pin') ? { proxy: '1', load: '0' } : undefined;
+
+/** `cmd args` under taskset on the proxies' CPU when pinning. */
+function proxyCommand(cmd: string, args: string[]): [string, string[]] {
+  return PIN ? ['taskset', ['-c', PIN.proxy, cmd, ...args]] : [cmd, args];
+}
+
 async function main(): Promise<void> {
+  if (PIN) {
+    // The backend lives in this process: every thread of it on the load's CPU.
+    execFileSync('taskset', ['-a', '-p', '-c', PIN.load, String(process.pid)], { stdio: 'ignore' });
+  }
   const body = Buffer.alloc(64, 'x');
   const backend = http.createServer((_req, res) => {
     res.setHeader('content-length', body.length);
@@ -159,8 +175,7 @@ async function main(): Promise<void> {
     for (const build of builds) {
       const port = await freePort();
       const wp = spawn(
-        process.execPath,
-        [
+        ...proxyCommand(process.execPath, [
           // The V8 flags `ambit up` starts its waypoints with (src/config/node-flags.ts).
           ...PROXY_NODE_FLAGS,
           ...prof,
@@ -170,7 +185,7 @@ async function main(): Promise<void> {
           String(bport),
           '--root',
           build,
-        ],
+        ]),
         {
           stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
           env: { ...process.env, NODE_V8_COVERAGE: '' },
@@ -187,13 +202,18 @@ async function main(): Promise<void> {
       cfg,
       `global\n  maxconn 2000\n  nbthread 1\ndefaults\n  mode http\n  timeout connect 5s\n  timeout client 60s\n  timeout server 60s\n  option http-keep-alive\nfrontend f\n  bind 127.0.0.1:${hport}\n  default_backend b\nbackend b\n  server s1 127.0.0.1:${bport}\n`,
     );
-    const hp = spawn('/usr/sbin/haproxy', ['-f', cfg, '-db'], { stdio: 'inherit' });
+    const hp = spawn(...proxyCommand('/usr/sbin/haproxy', ['-f', cfg, '-db']), {
+      stdio: 'inherit',
+    });
     children.push(hp);
     await untilListening(hport);
     const rport = await freePort();
-    const relay = spawn(process.execPath, ['-e', NODE_RELAY, String(rport), String(bport)], {
-      stdio: 'inherit',
-    });
+    const relay = spawn(
+      ...proxyCommand(process.execPath, ['-e', NODE_RELAY, String(rport), String(bport)]),
+      {
+        stdio: 'inherit',
+      },
+    );
     children.push(relay);
     await untilListening(rport);
     const arms: { name: string; port: number; pid: number | undefined }[] = [
@@ -278,6 +298,7 @@ async function main(): Promise<void> {
             ...(out.length > 4 ? { arm: w.name } : {}),
             rounds,
             load: FORTIO ? 'fortio' : 'node',
+            pinned: PIN !== undefined,
             addedP90Ratio:
               h.addedP90Ms > 0 ? Math.round((w.addedP90Ms / h.addedP90Ms) * 100) / 100 : null,
             addedP90RatioRounds: perRound(w.name),

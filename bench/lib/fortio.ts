@@ -37,6 +37,8 @@ export interface FortioOptions {
   readonly durationMs: number;
   readonly host: string;
   readonly path: string;
+  /** A command fortio runs under, e.g. ['taskset', '-c', '0'] to pin it to a CPU. */
+  readonly wrap?: readonly string[];
 }
 
 /** Runs fortio against 127.0.0.1:`port`; non-200 answers count as not completed. */
@@ -44,10 +46,12 @@ export async function fortioLoad(bin: string, port: number, o: FortioOptions): P
   const dir = mkdtempSync(join(tmpdir(), 'ambit-fortio-'));
   const out = join(dir, 'result.json');
   try {
+    const [cmd, ...pre] = o.wrap && o.wrap.length > 0 ? [...o.wrap, bin] : [bin];
     await new Promise<void>((resolve, reject) =>
       execFile(
-        bin,
+        cmd as string,
         [
+          ...pre,
           'load',
           '-quiet',
           '-qps',
