@@ -19,6 +19,7 @@ import {
   RouteMatch_PathType,
   RouteMatchSchema,
   RouteSchema,
+  type ValueMatch,
   ValueMatchSchema,
   WeightedBackendSchema,
 } from '../../gen/ambit/waypoint_pb.js';
@@ -197,6 +198,46 @@ function rank(r: Route): number[] {
   ];
 }
 
+/** Routes of one kind attached to `svc`, oldest first (then `ns/name`), with their ports. */
+function attachedTo<T extends AnyRoute>(
+  list: readonly T[],
+  svc: Service,
+): { r: T; ports: number[] }[] {
+  return list
+    .map((r) => ({ r, ports: parentPorts(r, svc) }))
+    .filter((x): x is { r: T; ports: number[] } => x.ports !== undefined)
+    .sort((a, b) => olderFirst(a.r, b.r));
+}
+
+function headerMatches(
+  headers: readonly { type: string; name: string; value: string }[],
+): ValueMatch[] {
+  return headers.map((h) =>
+    create(ValueMatchSchema, {
+      name: h.name.toLowerCase(),
+      value: h.value,
+      regex: h.type === 'RegularExpression',
+    }),
+  );
+}
+
+/**
+ * Routes by their precedence key, higher first; a stable sort, so equal
+ * keys keep route age / name / rule order from the input.
+ */
+function byPrecedence(items: readonly { route: Route; key: readonly number[] }[]): Route[] {
+  return items
+    .map((x, i) => ({ ...x, i }))
+    .sort((a, b) => {
+      for (let j = 0; j < a.key.length; j++) {
+        const d = (b.key[j] ?? 0) - (a.key[j] ?? 0);
+        if (d !== 0) return d;
+      }
+      return a.i - b.i;
+    })
+    .map((x) => x.route);
+}
+
 /** A rule's backendRefs; one that cannot be resolved is flagged (its share gets 500). */
 function backendsOf(
   refs: readonly BackendRef[],
@@ -278,10 +319,7 @@ function grpcRoutesFor(
   opts: TranslateOptions,
   status: StatusSink,
 ): Route[] {
-  const attached = state.grpcRoutes
-    .map((r) => ({ r, ports: parentPorts(r, svc) }))
-    .filter((x): x is { r: GRPCRoute; ports: number[] } => x.ports !== undefined)
-    .sort((a, b) => olderFirst(a.r, b.r));
+  const attached = attachedTo(state.grpcRoutes, svc);
   const out: { route: Route; key: number[] }[] = [];
   for (const { r, ports } of attached) {
     const ns = r.metadata.namespace;
@@ -301,13 +339,7 @@ function grpcRoutesFor(
             match: create(RouteMatchSchema, {
               pathType: path.pathType,
               path: path.path,
-              headers: m.headers.map((h) =>
-                create(ValueMatchSchema, {
-                  name: h.name.toLowerCase(),
-                  value: h.value,
-                  regex: h.type === 'RegularExpression',
-                }),
-              ),
+              headers: headerMatches(m.headers),
             }),
             filters: ruleFilters,
             backends,
@@ -316,16 +348,7 @@ function grpcRoutesFor(
       }
     });
   }
-  return out
-    .map((x, i) => ({ ...x, i }))
-    .sort((a, b) => {
-      for (let j = 0; j < a.key.length; j++) {
-        const d = (b.key[j] ?? 0) - (a.key[j] ?? 0);
-        if (d !== 0) return d;
-      }
-      return a.i - b.i;
-    })
-    .map((x) => x.route);
+  return byPrecedence(out);
 }
 
 /**
@@ -349,10 +372,7 @@ function httpRoutesFor(
   opts: TranslateOptions,
   status: StatusSink,
 ): Route[] {
-  const attached = state.httpRoutes
-    .map((r) => ({ r, ports: parentPorts(r, svc) }))
-    .filter((x): x is { r: HTTPRoute; ports: number[] } => x.ports !== undefined)
-    .sort((a, b) => olderFirst(a.r, b.r));
+  const attached = attachedTo(state.httpRoutes, svc);
   const out: Route[] = [];
   for (const { r, ports } of attached) {
     const ns = r.metadata.namespace;
@@ -375,13 +395,7 @@ function httpRoutesFor(
             match: create(RouteMatchSchema, {
               pathType,
               path: m.path?.value ?? '/',
-              headers: m.headers.map((h) =>
-                create(ValueMatchSchema, {
-                  name: h.name.toLowerCase(),
-                  value: h.value,
-                  regex: h.type === 'RegularExpression',
-                }),
-              ),
+              headers: headerMatches(m.headers),
               queryParams: m.queryParams.map((q) =>
                 create(ValueMatchSchema, {
                   name: q.name,
@@ -407,15 +421,5 @@ function httpRoutesFor(
       }
     });
   }
-  // Stable sort: equal ranks keep route age / name / rule order from above.
-  return out
-    .map((route, i) => ({ route, i, k: rank(route) }))
-    .sort((a, b) => {
-      for (let j = 0; j < a.k.length; j++) {
-        const d = (b.k[j] ?? 0) - (a.k[j] ?? 0);
-        if (d !== 0) return d;
-      }
-      return a.i - b.i;
-    })
-    .map((x) => x.route);
+  return byPrecedence(out.map((route) => ({ route, key: rank(route) })));
 }
