@@ -267,6 +267,21 @@ test('GRPCRoute input is checked: a method match names something, regexes compil
     err(bad({ rules: [{ filters: [{ type: 'URLRewrite', urlRewrite: {} }] }] })),
     /a GRPCRoute filter is one of/,
   );
+  const cors = (allowOrigins: string[]) =>
+    parseResource({
+      apiVersion: 'gateway.networking.k8s.io/v1',
+      kind: 'HTTPRoute',
+      metadata: { name: 'h', namespace: 'shop' },
+      spec: { rules: [{ filters: [{ type: 'CORS', cors: { allowOrigins } }] }] },
+    });
+  assert.match(
+    err(cors(['ftp://x.example'])),
+    /HTTPRoute shop\/h: .*allowOrigins\[0\]: an origin is/,
+  );
+  assert.match(err(cors(['https://a.*.example'])), /an origin is/);
+  assert.match(err(cors(['*', 'https://a.example'])), /cannot contain "\*" alongside/);
+  for (const ok of [['*'], ['https://*.a.example', 'http://b.example:8080', 'https://*']])
+    assert.ok('ok' in cors(ok), ok.join());
   const ok = bad({ parentRefs: [{ group: '', kind: 'Service', name: 'catalog' }] });
   assert.ok('ok' in ok && ok.ok.kind === 'GRPCRoute' && ok.ok.spec.rules.length === 1);
 });

@@ -162,7 +162,19 @@ const filter = z
       .optional(),
     cors: z
       .object({
-        allowOrigins: z.array(z.string()).default([]),
+        allowOrigins: z
+          .array(
+            z
+              .string()
+              .regex(
+                /^(\*|https?:\/\/(\*|(\*\.)?[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?)$/,
+                'an origin is "*" or http(s)://host[:port], "*" only leftmost in the host',
+              ),
+          )
+          .refine((o) => !o.includes('*') || o.length === 1, {
+            message: 'AllowOrigins cannot contain "*" alongside other origins',
+          })
+          .default([]),
         allowMethods: z.array(z.string()).default([]),
         allowHeaders: z.array(z.string()).default([]),
         exposeHeaders: z.array(z.string()).default([]),
